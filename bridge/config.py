@@ -1,0 +1,114 @@
+"""Settings from the environment (12-factor), with embedded defaults for a machine with no servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge.sids import new_sid
+
+DEFAULT_PORT = 5000
+CREDENTIALS_FILE = "credentials.json"
+
+
+class ConfigurationError(RuntimeError):
+    """The environment describes a bridge that cannot start."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_sid: str
+    auth_token: str
+    generated: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_dir: Path
+    database_url: str
+    redis_url: str | None  # None: the embedded Redis the bridge starts itself
+    port: int
+    public_base_url: str
+    account_sid: str
+    auth_token: str
+    credentials_generated: bool = False
+    max_request_bytes: int = 1_048_576
+    proxy_count: int = 0  # reverse proxies in front of the web process (Heroku: 1)
+    log_level: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def database_is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        instance_dir = Path(env.get("BRIDGE_INSTANCE_DIR") or "instance").resolve()
+        port = _int(env, "PORT", DEFAULT_PORT)
+        database_url = normalize_database_url(
+            env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'bridge.db'}"
+        )
+        credentials = load_credentials(env, instance_dir)
+        public_base_url = (env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/")
+        return cls(
+            instance_dir=instance_dir,
+            database_url=database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            port=port,
+            public_base_url=public_base_url,
+            account_sid=credentials.account_sid,
+            auth_token=credentials.auth_token,
+            credentials_generated=credentials.generated,
+            max_request_bytes=_int(env, "BRIDGE_MAX_REQUEST_BYTES", 1_048_576),
+            proxy_count=_int(env, "BRIDGE_PROXY_COUNT", 0),
+            log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            extra={k: v for k, v in env.items() if k.startswith(("BRIDGE_", "TWILIO_"))},
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def normalize_database_url(url: str) -> str:
+    """Heroku hands out postgres://; SQLAlchemy wants an explicit psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_credentials(env: Mapping[str, str], instance_dir: Path) -> Credentials:
+    """The API's own credentials: from the environment, or generated once and kept in the instance folder."""
+    sid, token = env.get("BRIDGE_ACCOUNT_SID"), env.get("BRIDGE_AUTH_TOKEN")
+    if sid or token:
+        if not (sid and token):
+            raise ConfigurationError("set both BRIDGE_ACCOUNT_SID and BRIDGE_AUTH_TOKEN, or neither")
+        if not (sid.startswith("AC") and len(sid) == 34):
+            raise ConfigurationError("BRIDGE_ACCOUNT_SID must look like AC followed by 32 hex digits")
+        if len(token) < 16:
+            raise ConfigurationError("BRIDGE_AUTH_TOKEN must be at least 16 characters")
+        return Credentials(sid, token)
+    path = instance_dir / CREDENTIALS_FILE
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    fresh = {"account_sid": new_sid("AC"), "auth_token": secrets.token_hex(16)}
+    try:
+        # O_EXCL: when several processes start at once, exactly one writes the file.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        stored = json.loads(path.read_text())
+        return Credentials(stored["account_sid"], stored["auth_token"])
+    with os.fdopen(fd, "w") as handle:
+        json.dump(fresh, handle)
+    return Credentials(fresh["account_sid"], fresh["auth_token"], generated=True)

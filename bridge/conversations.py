@@ -1,0 +1,239 @@
+"""Conversations (`CH`): state, naming, timers, and the messaging service that carries their SMS legs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Select, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge import accounts, errors
+from bridge.errors import BridgeError, conflict, invalid, not_found
+from bridge.messaging_services import find_messaging_service
+from bridge.models import Conversation, ConversationService, MessagingService, Participant
+from bridge.sids import is_sid, new_sid
+from bridge.timeutil import parse_duration, utcnow
+from bridge.validation import (
+    CONVERSATION_ATTRIBUTES_LIMIT,
+    FRIENDLY_NAME_LIMIT,
+    UNSET,
+    attributes,
+    text,
+    timer,
+)
+
+ACTIVE, INACTIVE, CLOSED = "active", "inactive", "closed"
+STATES = (ACTIVE, INACTIVE, CLOSED)
+
+
+def find_conversation(
+    session: Session, service: ConversationService, sid_or_unique_name: str
+) -> Conversation:
+    """By SID or by unique name, and only inside `service`: services never see each other's conversations."""
+    condition = (
+        Conversation.sid == sid_or_unique_name
+        if is_sid(sid_or_unique_name, "CH")
+        else Conversation.unique_name == sid_or_unique_name
+    )
+    found = session.scalar(select(Conversation).where(Conversation.service_id == service.id, condition))
+    if found is None:
+        raise not_found(f"Conversation {sid_or_unique_name} not found")
+    return found
+
+
+def lock_conversation(session: Session, conversation: Conversation) -> None:
+    """Row lock (PostgreSQL) so that state checks and the writes that depend on them cannot interleave."""
+    session.execute(select(Conversation.id).where(Conversation.id == conversation.id).with_for_update())
+    session.refresh(conversation)
+
+
+def effective_messaging_service(session: Session, conversation: Conversation) -> MessagingService | None:
+    """The conversation's own messaging service, or the account default when it has none."""
+    if conversation.messaging_service is not None:
+        return conversation.messaging_service
+    return accounts.configuration(session).default_messaging_service
+
+
+def _state(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in STATES:
+        raise invalid("State must be one of active, inactive, closed")
+    return value
+
+
+def _unique_name(
+    session: Session, service: ConversationService, raw: str, current: Conversation | None
+) -> str:
+    if is_sid(raw, "CH"):
+        raise invalid("UniqueName must not look like a Conversation SID", errors.UNIQUE_NAME_LOOKS_LIKE_SID)
+    value = text(raw, "UniqueName", FRIENDLY_NAME_LIMIT)
+    taken = session.scalar(
+        select(Conversation.id).where(
+            Conversation.service_id == service.id, Conversation.unique_name == value
+        )
+    )
+    if taken is not None and (current is None or taken != current.id):
+        raise conflict(f"Conversation with unique name {value!r} already exists", errors.UNIQUE_NAME_TAKEN)
+    return value
+
+
+def schedule_timers(conversation: Conversation, now: datetime) -> None:
+    """Absolute times at which the timers fire, counted from now (the last activity)."""
+    conversation.date_inactive = (
+        now + parse_duration(conversation.timer_inactive)
+        if conversation.timer_inactive and conversation.state == ACTIVE
+        else None
+    )
+    conversation.date_closed = (
+        now + parse_duration(conversation.timer_closed)
+        if conversation.timer_closed and conversation.state != CLOSED
+        else None
+    )
+
+
+def create_conversation(
+    session: Session,
+    service: ConversationService,
+    *,
+    friendly_name: str | None = None,
+    unique_name: str | None = None,
+    attributes_json: str | None = None,
+    messaging_service_sid: str | None = None,
+    state: str | None = None,
+    timer_inactive: str | None = None,
+    timer_closed: str | None = None,
+    date_created: datetime | None = None,
+    date_updated: datetime | None = None,
+    created_by: str | None = None,
+) -> Conversation:
+    config = accounts.configuration(session)
+    now = utcnow()
+    conversation = Conversation(
+        sid=new_sid("CH"),
+        service_id=service.id,
+        friendly_name=text(friendly_name, "FriendlyName", FRIENDLY_NAME_LIMIT) if friendly_name else None,
+        unique_name=_unique_name(session, service, unique_name, None) if unique_name else None,
+        attributes=attributes(attributes_json, CONVERSATION_ATTRIBUTES_LIMIT) if attributes_json else "{}",
+        state=_state(state) if state else ACTIVE,
+        timer_inactive=timer(timer_inactive, "Timers.Inactive", timedelta(minutes=1))
+        if timer_inactive
+        else config.default_inactive_timer,
+        timer_closed=timer(timer_closed, "Timers.Closed", timedelta(minutes=10))
+        if timer_closed
+        else config.default_closed_timer,
+        created_by=created_by,
+        date_created=date_created or now,
+        date_updated=date_updated or date_created or now,
+    )
+    if messaging_service_sid:
+        conversation.messaging_service = _messaging_service_parameter(session, messaging_service_sid)
+    else:
+        conversation.messaging_service = config.default_messaging_service
+    conversation.service = service
+    schedule_timers(conversation, now)
+    session.add(conversation)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise conflict(
+            "Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN
+        ) from None
+    return conversation
+
+
+def _messaging_service_parameter(session: Session, sid: str) -> MessagingService:
+    try:
+        return find_messaging_service(session, sid)
+    except BridgeError:
+        raise invalid(f"Messaging Service {sid} not found") from None
+
+
+def update_conversation(
+    session: Session,
+    conversation: Conversation,
+    *,
+    friendly_name: str | object = UNSET,
+    unique_name: str | object = UNSET,
+    attributes_json: str | object = UNSET,
+    messaging_service_sid: str | object = UNSET,
+    state: str | object = UNSET,
+    timer_inactive: str | object = UNSET,
+    timer_closed: str | object = UNSET,
+    date_created: datetime | object = UNSET,
+    date_updated: datetime | object = UNSET,
+) -> Conversation:
+    lock_conversation(session, conversation)
+    if conversation.state == CLOSED:
+        raise invalid("Conversation is closed and cannot be updated", errors.CONVERSATION_CLOSED)
+    if isinstance(friendly_name, str):
+        conversation.friendly_name = text(friendly_name, "FriendlyName", FRIENDLY_NAME_LIMIT) or None
+    if isinstance(unique_name, str):
+        conversation.unique_name = (
+            _unique_name(session, conversation.service, unique_name, conversation) if unique_name else None
+        )
+    if isinstance(attributes_json, str):
+        conversation.attributes = attributes(attributes_json or "{}", CONVERSATION_ATTRIBUTES_LIMIT)
+    if isinstance(messaging_service_sid, str):
+        conversation.messaging_service = _messaging_service_parameter(session, messaging_service_sid)
+    if isinstance(timer_inactive, str):
+        conversation.timer_inactive = (
+            timer(timer_inactive, "Timers.Inactive", timedelta(minutes=1)) if timer_inactive else None
+        )
+    if isinstance(timer_closed, str):
+        conversation.timer_closed = (
+            timer(timer_closed, "Timers.Closed", timedelta(minutes=10)) if timer_closed else None
+        )
+    if isinstance(date_created, datetime):
+        conversation.date_created = date_created
+    if isinstance(state, str):
+        set_state(session, conversation, _state(state))
+    schedule_timers(conversation, utcnow())
+    conversation.date_updated = date_updated if isinstance(date_updated, datetime) else utcnow()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise conflict(
+            "Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN
+        ) from None
+    return conversation
+
+
+def set_state(session: Session, conversation: Conversation, state: str) -> None:
+    """Closing is final and releases every SMS/WhatsApp binding, so the numbers can be bound elsewhere."""
+    if conversation.state == CLOSED and state != CLOSED:
+        raise invalid("Conversation is closed and cannot be reopened", errors.CONVERSATION_CLOSED)
+    conversation.state = state
+    if state == CLOSED:
+        session.execute(
+            update(Participant)
+            .where(Participant.conversation_id == conversation.id, Participant.binding_active.is_(True))
+            .values(binding_active=False)
+        )
+
+
+def delete_conversation(session: Session, conversation: Conversation) -> None:
+    session.delete(conversation)
+    session.flush()
+
+
+def conversations_query(
+    service: ConversationService,
+    states: list[str] | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Select[tuple[Conversation]]:
+    query = select(Conversation).where(Conversation.service_id == service.id)
+    if states:
+        query = query.where(or_(*(Conversation.state == s for s in states)))
+    if start is not None:
+        query = query.where(Conversation.date_created >= start)
+    if end is not None:
+        query = query.where(Conversation.date_created < end)
+    return query
+
+
+def parse_states(raw: str) -> list[str]:
+    return [_state(part) for part in raw.split(",") if part.strip()]

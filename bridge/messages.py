@@ -1,0 +1,215 @@
+"""Messages (`IM`): one function appends a message, whoever writes it (REST, carrier inbound, chat)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bridge import errors
+from bridge.conversations import ACTIVE, CLOSED, INACTIVE, schedule_timers
+from bridge.errors import invalid, not_found
+from bridge.models import Conversation, Delivery, Message, Participant
+from bridge.sids import is_sid, new_sid
+from bridge.timeutil import utcnow
+from bridge.validation import MESSAGE_ATTRIBUTES_LIMIT, MESSAGE_BODY_LIMIT, UNSET, attributes, text
+
+SYSTEM_AUTHOR = "system"
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    author: str | None = None
+    body: str | None = None
+    attributes_json: str | None = None
+    media: list[dict[str, object]] | None = None
+    content_sid: str | None = None
+    content_variables: str | None = None
+    subject: str | None = None
+    date_created: datetime | None = None
+    date_updated: datetime | None = None
+    source: str = "api"
+    carrier_message_sid: str | None = None
+    participant: Participant | None = None
+
+
+def _validated(new: NewMessage) -> NewMessage:
+    if new.body is not None and len(new.body) > MESSAGE_BODY_LIMIT:
+        raise invalid(f"Body must be at most {MESSAGE_BODY_LIMIT} characters")
+    if new.content_sid is not None and not is_sid(new.content_sid, "HX"):
+        raise invalid("ContentSid must be a Content SID (HX...)")
+    if new.content_variables is not None:
+        try:
+            json.loads(new.content_variables)
+        except ValueError:
+            raise invalid("ContentVariables must be valid JSON") from None
+    if not (new.body or new.media or new.content_sid):
+        raise invalid("A message needs a Body, a MediaSid or a ContentSid")
+    if new.subject is not None:
+        text(new.subject, "Subject", 256)
+    if new.author is not None:
+        text(new.author, "Author", 256)
+    return new
+
+
+def _author_participant(session: Session, conversation: Conversation, author: str) -> Participant | None:
+    """The participant a message is attributed to: identity for chat, address for SMS/WhatsApp."""
+    return session.scalar(
+        select(Participant)
+        .where(
+            Participant.conversation_id == conversation.id,
+            or_(Participant.identity == author, Participant.address == author),
+        )
+        .limit(1)
+    )
+
+
+def next_index(session: Session, conversation: Conversation) -> int:
+    """Hands out the next index. The UPDATE takes the conversation's row lock until commit, so concurrent
+    writers are ordered and indexes stay strictly increasing on every backend."""
+    index = session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation.id)
+        .values(last_message_index=Conversation.last_message_index + 1)
+        .returning(Conversation.last_message_index)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    session.refresh(conversation)
+    return int(index)
+
+
+def append_message(session: Session, conversation: Conversation, new: NewMessage) -> Message:
+    new = _validated(new)
+    index = next_index(session, conversation)  # locks the conversation row first
+    if conversation.state == CLOSED:
+        raise invalid("Conversation is closed; messages cannot be added", errors.CONVERSATION_CLOSED)
+    author = new.author or (new.participant.identity or new.participant.address if new.participant else None)
+    author = author or SYSTEM_AUTHOR
+    participant = new.participant
+    if participant is None and author != SYSTEM_AUTHOR:
+        participant = _author_participant(session, conversation, author)
+    now = utcnow()
+    message = Message(
+        sid=new_sid("IM"),
+        conversation_id=conversation.id,
+        index=index,
+        author=author,
+        body=new.body,
+        attributes=attributes(new.attributes_json, MESSAGE_ATTRIBUTES_LIMIT) if new.attributes_json else "{}",
+        participant_sid=participant.sid if participant else None,
+        media=new.media,
+        content_sid=new.content_sid,
+        content_variables=new.content_variables,
+        subject=new.subject,
+        source=new.source,
+        carrier_message_sid=new.carrier_message_sid,
+        date_created=new.date_created or now,
+        date_updated=new.date_updated or new.date_created or now,
+    )
+    session.add(message)
+    if conversation.state == INACTIVE:
+        conversation.state = ACTIVE  # a new message wakes an inactive conversation, as in Twilio
+    schedule_timers(conversation, now)
+    conversation.date_updated = now
+    session.flush()
+    return message
+
+
+def find_message(session: Session, conversation: Conversation, sid_or_index: str) -> Message:
+    if is_sid(sid_or_index, "IM"):
+        condition = Message.sid == sid_or_index
+    elif sid_or_index.isdigit():
+        condition = Message.index == int(sid_or_index)
+    else:
+        raise not_found(f"Message {sid_or_index} not found")
+    found = session.scalar(select(Message).where(Message.conversation_id == conversation.id, condition))
+    if found is None:
+        raise not_found(f"Message {sid_or_index} not found")
+    return found
+
+
+def update_message(
+    session: Session,
+    message: Message,
+    *,
+    author: str | object = UNSET,
+    body: str | object = UNSET,
+    attributes_json: str | object = UNSET,
+    subject: str | object = UNSET,
+    date_created: datetime | object = UNSET,
+    date_updated: datetime | object = UNSET,
+) -> Message:
+    if isinstance(author, str):
+        message.author = text(author, "Author", 256) or SYSTEM_AUTHOR
+    if isinstance(body, str):
+        message.body = text(body, "Body", MESSAGE_BODY_LIMIT)
+    if isinstance(attributes_json, str):
+        message.attributes = attributes(attributes_json or "{}", MESSAGE_ATTRIBUTES_LIMIT)
+    if isinstance(subject, str):
+        message.subject = text(subject, "Subject", 256)
+    if isinstance(date_created, datetime):
+        message.date_created = date_created
+    message.date_updated = date_updated if isinstance(date_updated, datetime) else utcnow()
+    session.flush()
+    return message
+
+
+def delete_message(session: Session, message: Message) -> None:
+    session.delete(message)
+    session.flush()
+
+
+def messages_query(conversation: Conversation) -> Select[tuple[Message]]:
+    return select(Message).where(Message.conversation_id == conversation.id)
+
+
+# Which delivery statuses count towards each field of the message's `delivery` summary: a delivered
+# message was also sent, and a read one was also delivered.
+_SUMMARY = {
+    "sent": ("sent", "delivered", "read"),
+    "delivered": ("delivered", "read"),
+    "read": ("read",),
+    "failed": ("failed",),
+    "undelivered": ("undelivered",),
+}
+
+
+def delivery_summaries(session: Session, message_ids: list[int]) -> dict[int, dict[str, object]]:
+    """Twilio's `delivery` object per message: total recipients and all/some/none per status."""
+    if not message_ids:
+        return {}
+    rows = session.execute(
+        select(Delivery.message_id, Delivery.status, func.count())
+        .where(Delivery.message_id.in_(message_ids))
+        .group_by(Delivery.message_id, Delivery.status)
+    ).all()
+    counts: dict[int, dict[str, int]] = {}
+    for message_id, status, count in rows:
+        counts.setdefault(message_id, {})[status] = count
+    summaries: dict[int, dict[str, object]] = {}
+    for message_id, by_status in counts.items():
+        total = sum(by_status.values())
+        summary: dict[str, object] = {"total": total}
+        for field, statuses in _SUMMARY.items():
+            reached = sum(by_status.get(status, 0) for status in statuses)
+            summary[field] = "all" if reached == total else "none" if reached == 0 else "some"
+        summaries[message_id] = summary
+    return summaries
+
+
+# A receipt exists once the channel has said something about the send; pending/sending rows are not receipts.
+RECEIPT_STATUSES = ("sent", "delivered", "read", "failed", "undelivered")
+
+
+def receipts_query(message: Message) -> Select[tuple[Delivery]]:
+    return select(Delivery).where(Delivery.message_id == message.id, Delivery.status.in_(RECEIPT_STATUSES))
+
+
+def find_receipt(session: Session, message: Message, sid: str) -> Delivery:
+    found = session.scalar(receipts_query(message).where(Delivery.sid == sid))
+    if found is None:
+        raise not_found(f"Delivery receipt {sid} not found")
+    return found

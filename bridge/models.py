@@ -1,0 +1,302 @@
+"""SQLAlchemy 2 typed models. The database enforces the invariants (unique and partial unique indexes).
+
+Integer primary keys keep joins and keyset paging cheap; each resource also has its public SID.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from bridge.timeutil import utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements only INTEGER PRIMARY KEY
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Timestamps:
+    date_created: Mapped[datetime] = mapped_column(default=utcnow)
+    date_updated: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AccountConfiguration(Base):
+    """The account's singleton settings (`/v1/Configuration`): always the row with id 1."""
+
+    __tablename__ = "account_configuration"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    default_chat_service_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("services.id", ondelete="SET NULL")
+    )
+    default_messaging_service_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("messaging_services.id", ondelete="SET NULL")
+    )
+    default_inactive_timer: Mapped[str | None] = mapped_column(String(64))
+    default_closed_timer: Mapped[str | None] = mapped_column(String(64))
+
+    default_chat_service: Mapped[ConversationService | None] = relationship(lazy="joined")
+    default_messaging_service: Mapped[MessagingService | None] = relationship(lazy="joined")
+
+
+class ApiKey(Base, Timestamps):
+    """Key SID + secret accepted in place of the account's auth token (`bridge keys create`)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    friendly_name: Mapped[str | None] = mapped_column(String(64))
+    # Recoverable on purpose: it keys HMACs (access tokens), so it cannot be a one-way hash.
+    secret: Mapped[str] = mapped_column(String(128))
+
+
+class ConversationService(Base, Timestamps):
+    """A Conversation Service (`IS`): an isolated container of conversations, users and roles."""
+
+    __tablename__ = "services"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    friendly_name: Mapped[str] = mapped_column(String(256))
+    default_conversation_creator_role_sid: Mapped[str | None] = mapped_column(String(34))
+    default_conversation_role_sid: Mapped[str | None] = mapped_column(String(34))
+    default_chat_service_role_sid: Mapped[str | None] = mapped_column(String(34))
+    reachability_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Role(Base, Timestamps):
+    __tablename__ = "roles"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    friendly_name: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(16))  # conversation | service
+    permissions: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class User(Base, Timestamps):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("service_id", "identity"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(256))
+    friendly_name: Mapped[str | None] = mapped_column(String(256))
+    attributes: Mapped[str] = mapped_column(Text, default="{}")
+    role_sid: Mapped[str | None] = mapped_column(String(34))
+
+
+class MessagingService(Base, Timestamps):
+    """A carrier-side sender pool (`MG`), as in Twilio's Messaging API."""
+
+    __tablename__ = "messaging_services"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    friendly_name: Mapped[str] = mapped_column(String(64))
+    inbound_request_url: Mapped[str | None] = mapped_column(Text)
+    inbound_method: Mapped[str] = mapped_column(String(8), default="POST")
+    fallback_url: Mapped[str | None] = mapped_column(Text)
+    fallback_method: Mapped[str] = mapped_column(String(8), default="POST")
+    status_callback: Mapped[str | None] = mapped_column(Text)
+    sticky_sender: Mapped[bool] = mapped_column(Boolean, default=True)
+    mms_converter: Mapped[bool] = mapped_column(Boolean, default=True)
+    smart_encoding: Mapped[bool] = mapped_column(Boolean, default=False)
+    scan_message_content: Mapped[str] = mapped_column(String(16), default="inherit")
+    fallback_to_long_code: Mapped[bool] = mapped_column(Boolean, default=True)
+    area_code_geomatch: Mapped[bool] = mapped_column(Boolean, default=True)
+    synchronous_validation: Mapped[bool] = mapped_column(Boolean, default=False)
+    validity_period: Mapped[int] = mapped_column(Integer, default=36000)
+    usecase: Mapped[str] = mapped_column(String(64), default="undeclared")
+    use_inbound_webhook_on_number: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    senders: Mapped[list[Sender]] = relationship(back_populates="messaging_service", passive_deletes=True)
+
+
+class Sender(Base, Timestamps):
+    """One address of a sender pool (`PN`): an SMS number or a `whatsapp:` sender, in one pool only."""
+
+    __tablename__ = "messaging_senders"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    messaging_service_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("messaging_services.id", ondelete="CASCADE"), index=True
+    )
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    country_code: Mapped[str | None] = mapped_column(String(2))
+
+    messaging_service: Mapped[MessagingService] = relationship(back_populates="senders")
+
+
+class Conversation(Base, Timestamps):
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("service_id", "unique_name"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    messaging_service_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("messaging_services.id", ondelete="SET NULL"), index=True
+    )
+    unique_name: Mapped[str | None] = mapped_column(String(256))
+    friendly_name: Mapped[str | None] = mapped_column(String(256))
+    attributes: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    timer_inactive: Mapped[str | None] = mapped_column(String(64))
+    timer_closed: Mapped[str | None] = mapped_column(String(64))
+    date_inactive: Mapped[datetime | None] = mapped_column()
+    date_closed: Mapped[datetime | None] = mapped_column()
+    created_by: Mapped[str | None] = mapped_column(String(256))
+    # Numbering: an UPDATE ... RETURNING on this counter hands out indexes; the row lock orders writers.
+    last_message_index: Mapped[int] = mapped_column(Integer, default=-1, server_default=text("-1"))
+
+    service: Mapped[ConversationService] = relationship(lazy="joined")
+    messaging_service: Mapped[MessagingService | None] = relationship(lazy="joined")
+
+
+class Participant(Base, Timestamps):
+    __tablename__ = "participants"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "identity"),
+        # The routing key: a (proxy address, address) pair is bound in at most one non-closed conversation.
+        Index(
+            "uq_participants_active_binding",
+            "proxy_address",
+            "address",
+            unique=True,
+            sqlite_where=text("binding_active"),
+            postgresql_where=text("binding_active"),
+        ),
+        Index("ix_participants_service_id_identity", "service_id", "identity"),
+        Index("ix_participants_service_id_address", "service_id", "address"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))  # chat | sms | whatsapp
+    identity: Mapped[str | None] = mapped_column(String(256))
+    address: Mapped[str | None] = mapped_column(String(64))
+    proxy_address: Mapped[str | None] = mapped_column(String(64))
+    projected_address: Mapped[str | None] = mapped_column(String(64))
+    binding_active: Mapped[bool] = mapped_column(Boolean, default=False)
+    attributes: Mapped[str] = mapped_column(Text, default="{}")
+    role_sid: Mapped[str | None] = mapped_column(String(34))
+    last_read_message_index: Mapped[int | None] = mapped_column(Integer)
+    last_read_timestamp: Mapped[datetime | None] = mapped_column()
+    notification_level: Mapped[str] = mapped_column(String(16), default="default")
+    # A participant receives messages with an index above this (they joined after it was written).
+    joined_at_index: Mapped[int] = mapped_column(Integer, default=-1)
+
+    conversation: Mapped[Conversation] = relationship(lazy="joined")
+
+
+class Message(Base, Timestamps):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "index"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    author: Mapped[str] = mapped_column(String(256), default="system")
+    body: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[str] = mapped_column(Text, default="{}")
+    participant_sid: Mapped[str | None] = mapped_column(String(34))
+    media: Mapped[list[Any] | None] = mapped_column(JSON)
+    content_sid: Mapped[str | None] = mapped_column(String(34))
+    content_variables: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str | None] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    # The carrier's message SID of an inbound message: a carrier's retry never makes a second message.
+    carrier_message_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+    conversation: Mapped[Conversation] = relationship()
+
+
+class Delivery(Base, Timestamps):
+    """One row per (message, non-chat recipient): the delivery ledger, the outbox, and the receipt (`DY`)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "participant_id"),
+        Index("ix_deliveries_participant_id_status", "participant_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    message_id: Mapped[int] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    participant_id: Mapped[int | None] = mapped_column(Id, ForeignKey("participants.id", ondelete="SET NULL"))
+    participant_sid: Mapped[str] = mapped_column(String(34))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    channel_message_sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    error_code: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    lease_until: Mapped[datetime | None] = mapped_column()
+
+    message: Mapped[Message] = relationship()
+
+
+class AddressConfiguration(Base, Timestamps):
+    """Per-address inbound settings (`IG`), e.g. conversation autocreation."""
+
+    __tablename__ = "address_configurations"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    type: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(64), unique=True)
+    friendly_name: Mapped[str | None] = mapped_column(String(256))
+    auto_creation: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    address_country: Mapped[str | None] = mapped_column(String(8))
+
+
+ALL_TABLES = [table.name for table in Base.metadata.sorted_tables]

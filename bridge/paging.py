@@ -1,0 +1,85 @@
+"""Keyset paging behind an opaque `PageToken`: page 10,000 costs what page 1 costs (no OFFSET).
+
+A token names a position (the key of the row a page ends on) and a direction: `after` for the next page,
+`before` for the previous one. Every list sorts on one unique column, ascending or descending.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from bridge.errors import invalid
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page_size: int
+    page: int = 0
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_token: str | None
+    previous_token: str | None
+
+
+def encode_token(direction: str, key: Any) -> str:
+    raw = json.dumps([direction, key], separators=(",", ":")).encode()
+    return "PT" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> tuple[str, Any]:
+    try:
+        if not token.startswith("PT"):
+            raise ValueError
+        body = token[2:]
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        direction, key = json.loads(raw)
+        if direction not in ("after", "before") or not isinstance(key, int) or isinstance(key, bool):
+            raise ValueError
+    except (ValueError, binascii.Error, TypeError, UnicodeDecodeError):
+        raise invalid("Invalid PageToken") from None
+    return direction, key
+
+
+def paginate(
+    session: Session,
+    query: Select[Any],
+    key: InstrumentedAttribute[int],
+    request: PageRequest,
+    descending: bool = False,
+) -> Page[Any]:
+    """Run `query` for one page ordered by the unique integer column `key`."""
+    direction, position = ("after", None) if request.token is None else decode_token(request.token)
+    forward = direction == "after"
+    # Walking backwards is walking forwards in the opposite order, then reversing the page.
+    walk_descending = descending if forward else not descending
+    if position is not None:
+        query = query.where(key < position if walk_descending else key > position)
+    query = query.order_by(key.desc() if walk_descending else key.asc()).limit(request.page_size + 1)
+    rows = list(session.scalars(query).unique())
+    more = len(rows) > request.page_size
+    rows = rows[: request.page_size]
+    if not forward:
+        rows.reverse()
+    if not rows:
+        return Page([], None, None)
+    first_key, last_key = getattr(rows[0], key.key), getattr(rows[-1], key.key)
+    has_next = more if forward else True
+    has_previous = (position is not None) if forward else more
+    return Page(
+        rows,
+        encode_token("after", last_key) if has_next else None,
+        encode_token("before", first_key) if has_previous else None,
+    )

@@ -1,0 +1,74 @@
+"""Conversation Services (`IS`): fully isolated containers, each created with its default roles."""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from bridge import roles
+from bridge.errors import invalid, not_found
+from bridge.models import AccountConfiguration, ConversationService
+from bridge.sids import new_sid
+from bridge.validation import UNSET, text
+
+
+def create_service(session: Session, friendly_name: str) -> ConversationService:
+    if not friendly_name or not friendly_name.strip():
+        raise invalid("FriendlyName is required")
+    service = ConversationService(sid=new_sid("IS"), friendly_name=text(friendly_name, "FriendlyName", 256))
+    session.add(service)
+    session.flush()
+    created = {
+        name: roles.create_role(session, service, name, role_type, list(permissions))
+        for name, (role_type, permissions) in roles.DEFAULT_ROLES.items()
+    }
+    service.default_chat_service_role_sid = created["service user"].sid
+    service.default_conversation_role_sid = created["channel user"].sid
+    service.default_conversation_creator_role_sid = created["channel admin"].sid
+    session.flush()
+    return service
+
+
+def find_service(session: Session, sid: str) -> ConversationService:
+    service = session.scalar(select(ConversationService).where(ConversationService.sid == sid))
+    if service is None:
+        raise not_found(f"Conversation Service {sid} not found")
+    return service
+
+
+def delete_service(session: Session, service: ConversationService) -> None:
+    """Deletes the service and, through the database's cascades, everything in it."""
+    config = session.get(AccountConfiguration, 1)
+    if config is not None and config.default_chat_service_id == service.id:
+        raise invalid(
+            "The account's default Conversation Service cannot be deleted; choose another default first"
+        )
+    session.delete(service)
+    session.flush()
+
+
+def update_service_configuration(
+    session: Session,
+    service: ConversationService,
+    default_conversation_creator_role_sid: str | object = UNSET,
+    default_conversation_role_sid: str | object = UNSET,
+    default_chat_service_role_sid: str | object = UNSET,
+    reachability_enabled: bool | object = UNSET,
+) -> ConversationService:
+    if isinstance(default_conversation_creator_role_sid, str):
+        role = roles.require_role(session, service, default_conversation_creator_role_sid, roles.CONVERSATION)
+        service.default_conversation_creator_role_sid = role.sid
+    if isinstance(default_conversation_role_sid, str):
+        role = roles.require_role(session, service, default_conversation_role_sid, roles.CONVERSATION)
+        service.default_conversation_role_sid = role.sid
+    if isinstance(default_chat_service_role_sid, str):
+        role = roles.require_role(session, service, default_chat_service_role_sid, roles.SERVICE)
+        service.default_chat_service_role_sid = role.sid
+    if isinstance(reachability_enabled, bool):
+        service.reachability_enabled = reachability_enabled
+    session.flush()
+    return service
+
+
+def services_query() -> Select[tuple[ConversationService]]:
+    return select(ConversationService)

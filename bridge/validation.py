@@ -1,0 +1,56 @@
+"""Checks shared by every resource: JSON attributes, lengths, timers."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from enum import Enum
+from typing import Final
+
+from bridge import errors
+from bridge.errors import invalid
+from bridge.timeutil import parse_duration
+
+# Twilio's documented limits (bytes of UTF-8 for attributes).
+CONVERSATION_ATTRIBUTES_LIMIT = 16 * 1024
+MESSAGE_ATTRIBUTES_LIMIT = 4 * 1024
+PARTICIPANT_ATTRIBUTES_LIMIT = 4 * 1024
+USER_ATTRIBUTES_LIMIT = 16 * 1024
+FRIENDLY_NAME_LIMIT = 256
+IDENTITY_LIMIT = 256
+MESSAGE_BODY_LIMIT = 32 * 1024
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""A parameter the caller did not send (as opposed to one sent empty)."""
+
+
+def attributes(raw: str, limit: int) -> str:
+    if len(raw.encode()) > limit:
+        raise invalid(f"Attributes exceed the {limit}-byte limit", errors.ATTRIBUTES_INVALID)
+    try:
+        json.loads(raw)
+    except ValueError:
+        raise invalid("Attributes not valid JSON", errors.ATTRIBUTES_INVALID) from None
+    return raw
+
+
+def text(raw: str, name: str, limit: int, code: int = errors.INVALID_PARAMETER) -> str:
+    if len(raw) > limit:
+        raise invalid(f"{name} must be at most {limit} characters", code)
+    return raw
+
+
+def timer(raw: str, name: str, minimum: timedelta) -> str:
+    """A timer duration (`PT5M`); Twilio's minimums are one minute (inactive) and ten (closed)."""
+    try:
+        value = parse_duration(raw)
+    except ValueError:
+        raise invalid(f"{name} must be an ISO-8601 duration such as PT10M") from None
+    if value < minimum:
+        raise invalid(f"{name} must be at least {int(minimum.total_seconds() // 60)} minutes")
+    return raw.strip().upper()

@@ -1,0 +1,38 @@
+"""The Twilio-compatible REST API: one module per resource."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+
+def blueprints() -> list[Blueprint]:
+    from webhooks.api import (
+        address_configurations,
+        configuration,
+        conversations,
+        messages,
+        messaging,
+        participant_conversations,
+        participants,
+        roles,
+        services,
+        user_conversations,
+        users,
+    )
+
+    return [
+        module.blueprint
+        for module in (
+            configuration,
+            services,
+            conversations,
+            participants,
+            messages,
+            roles,
+            users,
+            user_conversations,
+            participant_conversations,
+            address_configurations,
+            messaging,
+        )
+    ]

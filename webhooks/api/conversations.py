@@ -1,0 +1,205 @@
+"""Conversations and ConversationWithParticipants, on default-service and `/v1/Services/{IS}` paths."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, Response
+
+from bridge import conversations, errors, participants
+from bridge.errors import BridgeError, invalid
+from bridge.models import Conversation
+from bridge.timeutil import iso, parse_datetime
+from webhooks.api.base import (
+    Scope,
+    created,
+    dates,
+    deleted,
+    envelope,
+    list_page,
+    ok,
+    params,
+    query_params,
+    scoped_route,
+    session,
+    settings,
+)
+from webhooks.forms import Params, optional
+
+blueprint = Blueprint("conversations", __name__)
+
+MAX_PARTICIPANTS_PER_REQUEST = 10
+
+
+def represent(scope: Scope, conversation: Conversation) -> dict[str, Any]:
+    base = f"/Conversations/{conversation.sid}"
+    messaging = conversations.effective_messaging_service(session(), conversation)
+    # Only links to resources the bridge serves (Twilio also lists webhooks and export).
+    links = {"participants": scope.url(f"{base}/Participants"), "messages": scope.url(f"{base}/Messages")}
+    return {
+        "account_sid": settings().account_sid,
+        "chat_service_sid": scope.service_sid,
+        "messaging_service_sid": messaging.sid if messaging else None,
+        "sid": conversation.sid,
+        "friendly_name": conversation.friendly_name,
+        "unique_name": conversation.unique_name,
+        "attributes": conversation.attributes,
+        "state": conversation.state,
+        **dates(conversation),
+        "timers": timers_of(conversation),
+        "url": scope.url(base),
+        "links": links,
+        "bindings": {},
+    }
+
+
+def timers_of(conversation: Conversation) -> dict[str, str | None]:
+    """When the conversation's timers fire; `{}` when none is set."""
+    timers: dict[str, str | None] = {}
+    if conversation.date_inactive is not None:
+        timers["date_inactive"] = iso(conversation.date_inactive)
+    if conversation.date_closed is not None:
+        timers["date_closed"] = iso(conversation.date_closed)
+    return timers
+
+
+def _conversation_fields(form: Params) -> dict[str, Any]:
+    return {
+        "friendly_name": optional(form.given("FriendlyName")),
+        "unique_name": optional(form.given("UniqueName")),
+        "attributes_json": optional(form.given("Attributes")),
+        "messaging_service_sid": optional(form.given("MessagingServiceSid")),
+        "state": optional(form.given("State")),
+        "timer_inactive": optional(form.given("Timers.Inactive")),
+        "timer_closed": optional(form.given("Timers.Closed")),
+        "date_created": optional(form.datetime("DateCreated")),
+        "date_updated": optional(form.datetime("DateUpdated")),
+    }
+
+
+@scoped_route(blueprint, "/Conversations", methods=["POST"])
+def create_conversation(scope: Scope) -> tuple[Response, int]:
+    conversation = conversations.create_conversation(
+        session(), scope.service, **_conversation_fields(params())
+    )
+    return created(represent(scope, conversation))
+
+
+@scoped_route(blueprint, "/Conversations", methods=["GET"])
+def list_conversations(scope: Scope) -> Response:
+    args = query_params()
+    states = conversations.parse_states(args.str("State") or "")
+    start, end = _day(args, "StartDate"), _day(args, "EndDate")
+    query = conversations.conversations_query(
+        scope.service, states, start, end + timedelta(days=1) if end else None
+    )
+    # Twilio sorts newest first when a date window is given.
+    newest_first = start is not None or end is not None
+    page, page_req = list_page(query, Conversation.id, descending=newest_first)
+    return envelope("conversations", [represent(scope, c) for c in page.items], page, page_req)
+
+
+def _day(args: Params, name: str) -> Any:
+    raw = args.str(name)
+    if not raw:
+        return None
+    try:
+        return parse_datetime(raw if "T" in raw else f"{raw}T00:00:00Z")
+    except ValueError:
+        raise invalid(f"{name} must be a date such as 2024-01-31") from None
+
+
+@scoped_route(blueprint, "/Conversations/<sid>", methods=["GET"])
+def fetch_conversation(scope: Scope, sid: str) -> Response:
+    return ok(represent(scope, conversations.find_conversation(session(), scope.service, sid)))
+
+
+@scoped_route(blueprint, "/Conversations/<sid>", methods=["POST"])
+def update_conversation(scope: Scope, sid: str) -> Response:
+    form = params()
+    conversation = conversations.find_conversation(session(), scope.service, sid)
+    conversations.update_conversation(
+        session(),
+        conversation,
+        friendly_name=form.given("FriendlyName"),
+        unique_name=form.given("UniqueName"),
+        attributes_json=form.given("Attributes"),
+        messaging_service_sid=form.given("MessagingServiceSid"),
+        state=form.given("State"),
+        timer_inactive=form.given("Timers.Inactive"),
+        timer_closed=form.given("Timers.Closed"),
+        date_created=form.datetime("DateCreated"),
+        date_updated=form.datetime("DateUpdated"),
+    )
+    return ok(represent(scope, conversation))
+
+
+@scoped_route(blueprint, "/Conversations/<sid>", methods=["DELETE"])
+def delete_conversation(scope: Scope, sid: str) -> tuple[str, int]:
+    conversations.delete_conversation(
+        session(), conversations.find_conversation(session(), scope.service, sid)
+    )
+    return deleted()
+
+
+def _participant_specs(raw_values: list[str]) -> list[dict[str, Any]]:
+    if len(raw_values) > MAX_PARTICIPANTS_PER_REQUEST:
+        raise invalid(
+            f"At most {MAX_PARTICIPANTS_PER_REQUEST} participants per request",
+            errors.TOO_MANY_PARTICIPANTS_IN_REQUEST,
+        )
+    specs = []
+    for raw in raw_values:
+        try:
+            spec = json.loads(raw)
+        except ValueError:
+            raise invalid("Each Participant must be a JSON object") from None
+        if not isinstance(spec, dict):
+            raise invalid("Each Participant must be a JSON object")
+        binding = spec.get("messaging_binding") or {}
+        if not isinstance(binding, dict):
+            raise invalid("Participant messaging_binding must be a JSON object")
+        attributes = spec.get("attributes")
+        specs.append(
+            {
+                "identity": _optional_str(spec.get("identity"), "identity"),
+                "address": _optional_str(binding.get("address"), "messaging_binding.address"),
+                "proxy_address": _optional_str(
+                    binding.get("proxy_address"), "messaging_binding.proxy_address"
+                ),
+                "projected_address": _optional_str(
+                    binding.get("projected_address"), "messaging_binding.projected_address"
+                ),
+                "attributes_json": attributes
+                if isinstance(attributes, str) or attributes is None
+                else json.dumps(attributes),
+                "role_sid": _optional_str(spec.get("role_sid"), "role_sid"),
+            }
+        )
+    return specs
+
+
+def _optional_str(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise invalid(f"Participant {name} must be a string")
+
+
+@scoped_route(blueprint, "/ConversationWithParticipants", methods=["POST"])
+def create_conversation_with_participants(scope: Scope) -> tuple[Response, int]:
+    """The conversation and all its participants in one transaction: everything is created, or nothing."""
+    form = params()
+    specs = _participant_specs(form.list("Participant"))
+    conversation = conversations.create_conversation(session(), scope.service, **_conversation_fields(form))
+    for spec in specs:
+        try:
+            participants.add_participant(session(), conversation, **spec)
+        except BridgeError as error:
+            if error.code == errors.BINDING_IN_USE:
+                raise invalid(
+                    "One or more address pairs already in use", errors.ADDRESS_PAIRS_IN_USE
+                ) from None
+            raise
+    return created(represent(scope, conversation))

@@ -1,0 +1,116 @@
+"""Conversation Participants: chat identities and SMS/WhatsApp bindings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response
+
+from bridge import conversations, participants
+from bridge.addresses import CHAT
+from bridge.models import Conversation, Participant
+from bridge.timeutil import iso
+from webhooks.api.base import (
+    Scope,
+    created,
+    dates,
+    deleted,
+    envelope,
+    list_page,
+    ok,
+    params,
+    scoped_route,
+    session,
+    settings,
+)
+from webhooks.forms import optional
+
+blueprint = Blueprint("participants", __name__)
+
+
+def messaging_binding(participant: Participant) -> dict[str, Any] | None:
+    if participant.channel == CHAT:
+        return None
+    return {
+        "type": participant.channel,
+        "address": participant.address,
+        "proxy_address": participant.proxy_address,
+    }
+
+
+def represent(scope: Scope, conversation: Conversation, participant: Participant) -> dict[str, Any]:
+    return {
+        "account_sid": settings().account_sid,
+        "chat_service_sid": scope.service_sid,
+        "conversation_sid": conversation.sid,
+        "sid": participant.sid,
+        "identity": participant.identity,
+        "attributes": participant.attributes,
+        "messaging_binding": messaging_binding(participant),
+        "role_sid": participant.role_sid,
+        **dates(participant),
+        "url": scope.url(f"/Conversations/{conversation.sid}/Participants/{participant.sid}"),
+        "last_read_message_index": participant.last_read_message_index,
+        "last_read_timestamp": iso(participant.last_read_timestamp),
+    }
+
+
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants", methods=["POST"])
+def create_participant(scope: Scope, conversation_sid: str) -> tuple[Response, int]:
+    form = params()
+    conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+    participant = participants.add_participant(
+        session(),
+        conversation,
+        identity=form.str("Identity") or None,
+        address=form.str("MessagingBinding.Address") or None,
+        proxy_address=form.str("MessagingBinding.ProxyAddress"),
+        projected_address=form.str("MessagingBinding.ProjectedAddress") or None,
+        attributes_json=form.str("Attributes") or None,
+        role_sid=form.str("RoleSid") or None,
+        date_created=optional(form.datetime("DateCreated")),  # type: ignore[arg-type]
+        date_updated=optional(form.datetime("DateUpdated")),  # type: ignore[arg-type]
+    )
+    return created(represent(scope, conversation, participant))
+
+
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants", methods=["GET"])
+def list_participants(scope: Scope, conversation_sid: str) -> Response:
+    conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+    page, page_req = list_page(participants.participants_query(conversation), Participant.id)
+    return envelope("participants", [represent(scope, conversation, p) for p in page.items], page, page_req)
+
+
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants/<sid>", methods=["GET"])
+def fetch_participant(scope: Scope, conversation_sid: str, sid: str) -> Response:
+    conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+    return ok(represent(scope, conversation, participants.find_participant(session(), conversation, sid)))
+
+
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants/<sid>", methods=["POST"])
+def update_participant(scope: Scope, conversation_sid: str, sid: str) -> Response:
+    form = params()
+    conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+    participant = participants.find_participant(session(), conversation, sid)
+    raw_index = form.str("LastReadMessageIndex")
+    participants.update_participant(
+        session(),
+        participant,
+        attributes_json=form.given("Attributes"),
+        role_sid=form.given("RoleSid"),
+        proxy_address=form.given("MessagingBinding.ProxyAddress"),
+        identity=form.given("Identity"),
+        projected_address=form.given("MessagingBinding.ProjectedAddress"),
+        last_read_message_index=None if raw_index == "" else form.int("LastReadMessageIndex", minimum=0),
+        last_read_timestamp=form.datetime("LastReadTimestamp"),
+        date_created=form.datetime("DateCreated"),
+        date_updated=form.datetime("DateUpdated"),
+    )
+    return ok(represent(scope, conversation, participant))
+
+
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants/<sid>", methods=["DELETE"])
+def delete_participant(scope: Scope, conversation_sid: str, sid: str) -> tuple[str, int]:
+    conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+    participants.remove_participant(session(), participants.find_participant(session(), conversation, sid))
+    return deleted()

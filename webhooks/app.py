@@ -1,0 +1,53 @@
+"""The HTTP edge: REST API, carrier webhooks and pages. It validates, stores and enqueues; nothing slower."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from bridge import accounts
+from bridge.config import Settings
+from bridge.db import Database
+from bridge.errors import BridgeError
+from webhooks import errors
+from webhooks.api import blueprints
+from webhooks.auth import authenticated
+from webhooks.errors import error_response
+
+API_PREFIXES = ("/v1/", "/messaging/v1/")
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["bridge.settings"] = settings
+    database = database or Database(settings.database_url)
+    app.extensions["bridge.database"] = database
+    if settings.proxy_count:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=settings.proxy_count,
+            x_proto=settings.proxy_count,
+            x_host=settings.proxy_count,
+        )
+    with database.transaction() as session:
+        accounts.ensure_defaults(session)
+
+    errors.register(app)
+
+    @app.before_request
+    def _require_credentials() -> Response | None:
+        if request.path.startswith(API_PREFIXES) and not authenticated():
+            return error_response(
+                BridgeError(20003, "Authenticate", 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'}
+            )
+        return None
+
+    for blueprint in blueprints():
+        app.register_blueprint(blueprint)
+    return app
