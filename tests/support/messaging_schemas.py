@@ -79,7 +79,10 @@ def _required(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _listing(key: str, item: dict[str, Any]) -> dict[str, Any]:
     return _required(
-        {"type": "object", "properties": {key: {"type": "array", "items": _required(item)}, "meta": _required(META)}}
+        {
+            "type": "object",
+            "properties": {key: {"type": "array", "items": _required(item)}, "meta": _required(META)},
+        }
     )
 
 

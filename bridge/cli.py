@@ -1,0 +1,184 @@
+"""`bridge`: run, web, worker, beat, migrate, keys. The Procfile runs the same commands.
+
+`bridge run` is the one-command start: migrations, then web + worker + beat as child processes on the
+embedded default (SQLite and an embedded Redis) or on the servers the environment names. Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from bridge import accounts
+from bridge.config import Settings
+from bridge.db import Database
+from bridge.embedded import socket_url, start_embedded_redis
+from bridge.migrate import upgrade
+
+
+def web_command(bind: str | None = None) -> list[str]:
+    command = [sys.executable, "-m", "gunicorn", "--config", "python:webhooks.gunicorn_config"]
+    if bind:
+        command += ["--bind", bind]
+    return [*command, "webhooks:create_app()"]
+
+
+def worker_command(concurrency: int) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "--app", "workers.celery_app", "worker",
+        "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+
+
+def beat_command(schedule_file: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "--app", "workers.celery_app", "beat",
+        "--loglevel", "INFO", "--schedule", str(schedule_file),
+    ]  # fmt: skip
+
+
+def migrate_database(settings: Settings) -> None:
+    upgrade(settings.database_url)
+    database = Database(settings.database_url)
+    try:
+        with database.transaction() as session:
+            accounts.ensure_defaults(session)
+    finally:
+        database.dispose()
+
+
+@click.group()
+def main() -> None:
+    """The bridge: a self-hosted, Twilio-Conversations-compatible messaging service."""
+
+
+@main.command()
+def migrate() -> None:
+    """Bring the database schema up to date and create the account's defaults."""
+    settings = Settings.from_env()
+    migrate_database(settings)
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface the web process listens on.")
+@click.option("--concurrency", default=4, show_default=True, help="Delivery worker threads.")
+def run(host: str, concurrency: int) -> None:
+    """Web + worker + beat together (embedded default when DATABASE_URL / REDIS_URL are unset)."""
+    settings = Settings.from_env()
+    migrate_database(settings)
+    env = dict(os.environ)
+    env.setdefault("BRIDGE_INSTANCE_DIR", str(settings.instance_dir))
+    env["BRIDGE_ACCOUNT_SID"], env["BRIDGE_AUTH_TOKEN"] = settings.account_sid, settings.auth_token
+    redis_server = None
+    if not settings.redis_url:
+        redis_server = start_embedded_redis(settings.instance_dir)
+        env["REDIS_URL"] = socket_url(redis_server)
+    _announce(settings, redis_server is not None)
+    commands = {
+        "web": web_command(f"{host}:{settings.port}"),
+        "worker": worker_command(concurrency),
+        "beat": beat_command(settings.instance_dir / "celerybeat-schedule"),
+    }
+    _supervise(commands, env)
+
+
+def _announce(settings: Settings, embedded_redis: bool) -> None:
+    database = (
+        "SQLite " + settings.database_url.split("///", 1)[-1] if settings.database_is_sqlite else "PostgreSQL"
+    )
+    click.echo(f"bridge listening on {settings.public_base_url}")
+    click.echo(f"  database: {database}")
+    click.echo(
+        f"  broker:   {'embedded Redis in ' + str(settings.instance_dir) if embedded_redis else 'REDIS_URL'}"
+    )
+    click.echo(f"  account SID: {settings.account_sid}")
+    if not os.environ.get("BRIDGE_AUTH_TOKEN"):
+        click.echo(f"  auth token:  {settings.auth_token}")
+    click.echo(f"  try: curl -u {settings.account_sid}:<auth token> {settings.public_base_url}/v1/Services")
+
+
+def _supervise(commands: dict[str, Sequence[str]], env: dict[str, str]) -> None:
+    """Starts every command; when one exits or Ctrl-C arrives, stops the rest and exits."""
+    children = {name: subprocess.Popen(list(command), env=env) for name, command in commands.items()}
+    stopping = False
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    try:
+        while not stopping:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    click.echo(f"{name} exited with status {child.returncode}; stopping the others", err=True)
+                    exit_code = child.returncode or 1
+                    stopping = True
+                    break
+            time.sleep(0.2)
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for child in children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+    sys.exit(exit_code)
+
+
+@main.command()
+@click.option("--bind", default=None, help="host:port (default 0.0.0.0:$PORT).")
+def web(bind: str | None) -> None:
+    """The web process (gunicorn), as the Procfile runs it."""
+    os.execv(sys.executable, web_command(bind))
+
+
+@main.command()
+@click.option("--concurrency", default=8, show_default=True)
+def worker(concurrency: int) -> None:
+    """A delivery worker (Celery), as the Procfile runs it."""
+    os.execv(sys.executable, worker_command(concurrency))
+
+
+@main.command()
+def beat() -> None:
+    """The scheduler (Celery beat): sweeps and timers. Run exactly one."""
+    settings = Settings.from_env()
+    os.execv(sys.executable, beat_command(settings.instance_dir / "celerybeat-schedule"))
+
+
+@main.group()
+def keys() -> None:
+    """API keys: SK... + secret, accepted wherever the account's auth token is."""
+
+
+@keys.command("create")
+@click.option("--friendly-name", default=None)
+def keys_create(friendly_name: str | None) -> None:
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        with database.transaction() as session:
+            key = accounts.create_api_key(session, friendly_name)
+    finally:
+        database.dispose()
+    click.echo(f"API key SID: {key.sid}")
+    click.echo(f"secret:      {key.secret}   (shown once; store it now)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The Celery application, built from the same Settings as the web process.
+
+Reliability settings follow what Celery with Redis actually does (engineering notes 1.1-1.4): tasks are
+acknowledged late and re-queued when a worker dies, and every task is idempotent because Redis will
+deliver some of them twice. Rows in the database are the truth; Redis messages are only wake-up calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from bridge.config import Settings
+from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
+
+_embedded_server: Any = None  # kept alive for the life of the process when the embedded Redis is in use
+
+
+def redis_url(settings: Settings) -> str:
+    global _embedded_server
+    if settings.redis_url:
+        return settings.redis_url
+    if _embedded_server is None:
+        _embedded_server = start_embedded_redis(settings.instance_dir)
+    return socket_url(_embedded_server)
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("bridge", broker=celery_broker_url(redis_url(settings)), include=[])
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_default_queue="bridge",
+        broker_connection_retry_on_startup=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        # A publish to a vanished Redis must not hang a web request: fail fast, the sweeper catches up.
+        broker_transport_options={
+            "visibility_timeout": 3600,
+            "socket_connect_timeout": 3,
+            "socket_timeout": 10,
+        },
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        broker_pool_limit=20,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+    )
+    app.conf.bridge_settings = settings
+    return app
+
+
+app = make_celery(Settings.from_env())
