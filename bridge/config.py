@@ -39,6 +39,18 @@ class Settings:
     max_request_bytes: int = 1_048_576
     proxy_count: int = 0  # reverse proxies in front of the web process (Heroku: 1)
     log_level: str = "INFO"
+    # The carrier (Twilio Programmable Messaging); no account SID means the built-in simulator.
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_base_url: str = "https://api.twilio.com"
+    carrier_timeout: float = 10.0
+    # Delivery: attempts before a delivery fails, backoff bounds, how long a claim lasts, sweep period.
+    delivery_max_attempts: int = 8
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 600.0
+    delivery_lease_seconds: float = 60.0
+    sweep_interval_seconds: float = 5.0
+    sweep_grace_seconds: float = 15.0  # how overdue a delivery's task must be before the sweeper re-sends it
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -50,11 +62,12 @@ class Settings:
         env = os.environ if environ is None else environ
         instance_dir = Path(env.get("BRIDGE_INSTANCE_DIR") or "instance").resolve()
         port = _int(env, "PORT", DEFAULT_PORT)
-        database_url = normalize_database_url(
-            env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'bridge.db'}"
-        )
+        database_url = normalize_database_url(env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'bridge.db'}")
         credentials = load_credentials(env, instance_dir)
         public_base_url = (env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/")
+        twilio_sid, twilio_token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
+        if twilio_sid and not twilio_token:
+            raise ConfigurationError("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")
         return cls(
             instance_dir=instance_dir,
             database_url=database_url,
@@ -67,6 +80,16 @@ class Settings:
             max_request_bytes=_int(env, "BRIDGE_MAX_REQUEST_BYTES", 1_048_576),
             proxy_count=_int(env, "BRIDGE_PROXY_COUNT", 0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            twilio_account_sid=twilio_sid,
+            twilio_auth_token=twilio_token,
+            twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com").rstrip("/"),
+            carrier_timeout=_float(env, "BRIDGE_CARRIER_TIMEOUT", 10.0),
+            delivery_max_attempts=_int(env, "BRIDGE_DELIVERY_MAX_ATTEMPTS", 8),
+            retry_base_seconds=_float(env, "BRIDGE_RETRY_BASE_SECONDS", 2.0),
+            retry_max_seconds=_float(env, "BRIDGE_RETRY_MAX_SECONDS", 600.0),
+            delivery_lease_seconds=_float(env, "BRIDGE_DELIVERY_LEASE_SECONDS", 60.0),
+            sweep_interval_seconds=_float(env, "BRIDGE_SWEEP_INTERVAL_SECONDS", 5.0),
+            sweep_grace_seconds=_float(env, "BRIDGE_SWEEP_GRACE_SECONDS", 15.0),
             extra={k: v for k, v in env.items() if k.startswith(("BRIDGE_", "TWILIO_"))},
         )
 
@@ -79,6 +102,16 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from exc
 
 
 def normalize_database_url(url: str) -> str:

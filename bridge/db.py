@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,11 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+DISPATCH_KEY = "bridge.dispatch"  # session.info key: delivery ids to enqueue once the transaction commits
+Dispatcher = Callable[[list[int]], None]
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -49,12 +55,18 @@ def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
 
 
 class Database:
-    """One engine and its session factory; web processes and workers each hold one."""
+    """One engine and its session factory; web processes and workers each hold one.
 
-    def __init__(self, database_url: str, **engine_kwargs: Any) -> None:
+    `dispatcher` receives the ids of deliveries a transaction created, after it commits (never before:
+    a worker must find the rows it is told about). It is best effort by design: if it fails, the rows
+    are still there and the sweeper enqueues them.
+    """
+
+    def __init__(self, database_url: str, dispatcher: Dispatcher | None = None, **engine_kwargs: Any) -> None:
         self.url = database_url
         self.engine = make_engine(database_url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.dispatcher = dispatcher
 
     @property
     def is_sqlite(self) -> bool:
@@ -67,11 +79,21 @@ class Database:
         try:
             yield session
             session.commit()
+            committed = session.info.pop(DISPATCH_KEY, None)
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
+        self._dispatch(committed)
+
+    def _dispatch(self, delivery_ids: list[int] | None) -> None:
+        if not delivery_ids or self.dispatcher is None:
+            return
+        try:
+            self.dispatcher(delivery_ids)
+        except Exception:  # the broker is down: the sweeper will find the committed rows
+            log.warning("could not enqueue %d deliveries; the sweeper will retry them", len(delivery_ids))
 
     def dispose(self) -> None:
         self.engine.dispose()

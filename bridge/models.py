@@ -255,6 +255,8 @@ class Message(Base, Timestamps):
     source: Mapped[str] = mapped_column(String(16), default="api")
     # The carrier's message SID of an inbound message: a carrier's retry never makes a second message.
     carrier_message_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Media the carrier reported on an inbound message (its URLs and types), kept until the bridge stores it.
+    inbound_media: Mapped[list[Any] | None] = mapped_column(JSON)
 
     conversation: Mapped[Conversation] = relationship()
 
@@ -266,6 +268,7 @@ class Delivery(Base, Timestamps):
     __table_args__ = (
         UniqueConstraint("message_id", "participant_id"),
         Index("ix_deliveries_participant_id_status", "participant_id", "status"),
+        Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sid: Mapped[str] = mapped_column(String(34), unique=True)
@@ -282,8 +285,25 @@ class Delivery(Base, Timestamps):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     lease_until: Mapped[datetime | None] = mapped_column()
+    swept_at: Mapped[datetime | None] = mapped_column()  # last time the sweeper re-enqueued it
 
     message: Mapped[Message] = relationship()
+
+
+class DeliveryAttempt(Base):
+    """One call to the carrier for one delivery: the attempt log admins read. No credentials in it."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(Id, ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    carrier_message_sid: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    will_retry: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class AddressConfiguration(Base, Timestamps):
@@ -297,6 +317,23 @@ class AddressConfiguration(Base, Timestamps):
     friendly_name: Mapped[str | None] = mapped_column(String(256))
     auto_creation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     address_country: Mapped[str | None] = mapped_column(String(8))
+
+
+class UnroutedMessage(Base, Timestamps):
+    """An inbound message whose (To, From) pair matched no binding and no autocreation: kept for admins."""
+
+    __tablename__ = "unrouted_messages"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(32))
+    carrier_message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    from_address: Mapped[str] = mapped_column(String(64))
+    to_address: Mapped[str] = mapped_column(String(64), index=True)
+    body: Mapped[str | None] = mapped_column(Text)
+    media: Mapped[list[Any] | None] = mapped_column(JSON)
+    # Every parameter the carrier sent, so a later re-route loses nothing.
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="unrouted")  # unrouted | routed
+    routed_message_sid: Mapped[str | None] = mapped_column(String(34))
 
 
 ALL_TABLES = [table.name for table in Base.metadata.sorted_tables]

@@ -1,20 +1,34 @@
 """Shared fixtures. The backend follows the environment, as the bridge does:
 
-- nothing set: SQLite in a temporary folder (the embedded default);
-- `DATABASE_URL` set (PostgreSQL): a scratch database is created on that server for the run and dropped after.
+- nothing set: SQLite in a temporary folder and the embedded Redis (the embedded default);
+- `DATABASE_URL` (PostgreSQL) and `REDIS_URL`: a scratch database is created on that server for the run and
+  dropped after; the Redis database named by the URL is flushed at the start of the run.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bridge.config import Settings
-from bridge.migrate import upgrade
-from tests.support.live import LiveBridge, free_port, scratch_database, start_live_bridge
+# Configure the process the way an operator would, before any bridge module reads the environment.
+_INSTANCE = Path(tempfile.mkdtemp(prefix="bridge-tests-"))
+os.environ["BRIDGE_INSTANCE_DIR"] = str(_INSTANCE)
+_EMBEDDED_REDIS: Any = None
+if not os.environ.get("REDIS_URL"):
+    from bridge.embedded import socket_url, start_embedded_redis
+
+    _EMBEDDED_REDIS = start_embedded_redis(_INSTANCE / "redis")
+    os.environ["REDIS_URL"] = socket_url(_EMBEDDED_REDIS)
+
+from bridge.config import Settings  # noqa: E402
+from bridge.migrate import upgrade  # noqa: E402
+from tests.support.fake_carrier import FakeCarrier  # noqa: E402
+from tests.support.live import LiveBridge, free_port, scratch_database, start_live_bridge  # noqa: E402
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -33,28 +47,54 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'bridge.db'}"
 
 
-def bridge_environment(database_url: str, instance_dir: Path, port: int) -> dict[str, str]:
-    env = {
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    url = os.environ["REDIS_URL"]
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="session")
+def fake_carrier() -> Iterator[FakeCarrier]:
+    carrier = FakeCarrier()
+    yield carrier
+    carrier.stop()
+
+
+def bridge_environment(
+    database_url: str, redis_url: str, instance_dir: Path, port: int, carrier: FakeCarrier
+) -> dict[str, str]:
+    return {
         "BRIDGE_INSTANCE_DIR": str(instance_dir),
         "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "PORT": str(port),
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "BRIDGE_ACCOUNT_SID": ACCOUNT_SID,
         "BRIDGE_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": carrier.account_sid,
+        "TWILIO_AUTH_TOKEN": carrier.auth_token,
+        "TWILIO_API_BASE_URL": carrier.url,
+        "BRIDGE_RETRY_BASE_SECONDS": "0.2",
+        "BRIDGE_RETRY_MAX_SECONDS": "2",
+        "BRIDGE_SWEEP_GRACE_SECONDS": "2",
         "LOG_LEVEL": "WARNING",
     }
-    if os.environ.get("REDIS_URL"):
-        env["REDIS_URL"] = os.environ["REDIS_URL"]
-    return env
 
 
 @pytest.fixture(scope="session")
-def bridge(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveBridge]:
+def bridge(
+    database_url: str, redis_url: str, fake_carrier: FakeCarrier, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveBridge]:
     from webhooks import create_app
 
     port = free_port()
-    settings = Settings.from_env(bridge_environment(database_url, tmp_path_factory.mktemp("instance"), port))
+    env = bridge_environment(database_url, redis_url, tmp_path_factory.mktemp("instance"), port, fake_carrier)
+    settings = Settings.from_env(env)
     upgrade(settings.database_url)
     live = start_live_bridge(settings, create_app)
+    live.environment = env
     yield live
     live.stop()

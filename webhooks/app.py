@@ -14,6 +14,7 @@ from bridge.errors import BridgeError
 from webhooks import errors
 from webhooks.api import blueprints
 from webhooks.auth import authenticated
+from webhooks.carriers import twilio as twilio_webhooks
 from webhooks.errors import error_response
 
 API_PREFIXES = ("/v1/", "/messaging/v1/")
@@ -26,7 +27,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["bridge.settings"] = settings
-    database = database or Database(settings.database_url)
+    from workers import celery_app
+    from workers.dispatch import enqueue_deliveries
+
+    celery_app.configure(celery_app.app, settings)
+    database = database or Database(settings.database_url, dispatcher=enqueue_deliveries)
     app.extensions["bridge.database"] = database
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -50,4 +55,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
+    app.register_blueprint(twilio_webhooks.blueprint)
     return app

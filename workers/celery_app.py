@@ -1,12 +1,14 @@
 """The Celery application, built from the same Settings as the web process.
 
-Reliability settings follow what Celery with Redis actually does (engineering notes 1.1-1.4): tasks are
-acknowledged late and re-queued when a worker dies, and every task is idempotent because Redis will
-deliver some of them twice. Rows in the database are the truth; Redis messages are only wake-up calls.
+Reliability settings follow what Celery with Redis actually does: tasks are acknowledged late and
+re-queued when a worker dies, and every task is idempotent because Redis will deliver some of them twice.
+Rows in the database are the truth; Redis messages are only wake-up calls, and the beat sweeper re-sends
+any that were lost.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from celery import Celery
@@ -26,9 +28,9 @@ def redis_url(settings: Settings) -> str:
     return socket_url(_embedded_server)
 
 
-def make_celery(settings: Settings) -> Celery:
-    app = Celery("bridge", broker=celery_broker_url(redis_url(settings)), include=[])
+def configure(app: Celery, settings: Settings) -> None:
     app.conf.update(
+        broker_url=celery_broker_url(redis_url(settings)),
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -38,18 +40,22 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # A publish to a vanished Redis must not hang a web request: fail fast, the sweeper catches up.
-        broker_transport_options={
-            "visibility_timeout": 3600,
-            "socket_connect_timeout": 3,
-            "socket_timeout": 10,
-        },
+        broker_transport_options={"visibility_timeout": 3600, "socket_connect_timeout": 3, "socket_timeout": 10},
+        broker_connection_timeout=3,
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
         broker_pool_limit=20,
         worker_hijack_root_logger=False,
         timezone="UTC",
+        beat_schedule={
+            "sweep-deliveries": {
+                "task": "bridge.sweep",
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+            },
+            "expire-conversation-timers": {"task": "bridge.expire_timers", "schedule": timedelta(seconds=15)},
+        },
+        bridge_settings=settings,
     )
-    app.conf.bridge_settings = settings
-    return app
 
 
-app = make_celery(Settings.from_env())
+app = Celery("bridge", include=["workers.tasks"])
+configure(app, Settings.from_env())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +12,7 @@ import requests
 from twilio.rest import Client
 
 from bridge.client import bridge_client
+from tests.support.fake_carrier import FakeCarrier
 from tests.support.live import LiveBridge
 
 
@@ -61,3 +64,77 @@ def sender_pool(client: Client) -> dict[str, str]:
     for address in numbers.values():
         pool.phone_numbers.create(phone_number_sid=address)
     return numbers
+
+
+@pytest.fixture(scope="session")
+def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
+    """A real Celery worker (threads pool) in this process, on the same broker and database as the bridge."""
+    from celery.contrib.testing.worker import start_worker
+
+    from bridge.carriers import build_carrier
+    from bridge.db import Database
+    from workers.celery_app import app
+    from workers.context import WorkerContext, use_context
+    from workers.dispatch import enqueue_deliveries
+
+    use_context(
+        WorkerContext(
+            settings=bridge.settings,
+            database=Database(bridge.settings.database_url, dispatcher=enqueue_deliveries),
+            carrier=build_carrier(bridge.settings),
+        )
+    )
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ):
+        yield
+    use_context(None)
+
+
+@pytest.fixture
+def worker(celery_worker_thread: None, live: LiveBridge, fake_carrier: FakeCarrier) -> Iterator[FakeCarrier]:
+    """Deliveries flow: a running worker and a clean fake carrier. Waits for in-flight work at the end, so no
+    send of this test lands in the next one."""
+    fake_carrier.reset()
+    yield fake_carrier
+    settle(live)
+    fake_carrier.reset()
+
+
+def settle(live: LiveBridge, timeout: float = 30.0) -> None:
+    from sqlalchemy import func, select
+
+    from bridge.delivery import UNFINISHED
+    from bridge.models import Delivery
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with live.database.transaction() as session:
+            open_rows = session.scalar(
+                select(func.count()).select_from(Delivery).where(Delivery.status.in_(UNFINISHED))
+            )
+        if not open_rows:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)  # let status callbacks already on the wire land
+
+
+@pytest.fixture
+def sweeper(worker: FakeCarrier) -> Iterator[None]:
+    """Runs the sweep as beat would, every half second, in a background thread."""
+    from workers.tasks import sweep
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.5):
+            try:
+                sweep()
+            except Exception:  # Redis may be down on purpose; the next tick tries again
+                continue
+
+    thread = threading.Thread(target=loop, name="test-sweeper", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)

@@ -89,6 +89,7 @@ class LiveBridge:
     checker: SpecChecker
     server: BaseWSGIServer
     thread: threading.Thread = field(repr=False)
+    environment: dict[str, str] = field(default_factory=dict)  # what a bridge process needs to join this one
 
     @property
     def account_sid(self) -> str:

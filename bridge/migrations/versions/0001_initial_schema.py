@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 20:59:18.634590
+Create Date: 2026-11-24 21:15:37.479411
 """
 
 from __future__ import annotations
@@ -86,16 +86,28 @@ def upgrade() -> None:
         sa.UniqueConstraint("sid", name=op.f("uq_services_sid")),
     )
     op.create_table(
+        "unrouted_messages",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("carrier", sa.String(length=32), nullable=False),
+        sa.Column("carrier_message_sid", sa.String(length=64), nullable=False),
+        sa.Column("from_address", sa.String(length=64), nullable=False),
+        sa.Column("to_address", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("media", sa.JSON(), nullable=True),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("routed_message_sid", sa.String(length=34), nullable=True),
+        sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_unrouted_messages")),
+        sa.UniqueConstraint("carrier_message_sid", name=op.f("uq_unrouted_messages_carrier_message_sid")),
+    )
+    op.create_index(op.f("ix_unrouted_messages_to_address"), "unrouted_messages", ["to_address"], unique=False)
+    op.create_table(
         "account_configuration",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column(
-            "default_chat_service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
-        sa.Column(
-            "default_messaging_service_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
-        ),
+        sa.Column("default_chat_service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("default_messaging_service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("default_inactive_timer", sa.String(length=64), nullable=True),
         sa.Column("default_closed_timer", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
@@ -117,9 +129,7 @@ def upgrade() -> None:
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sid", sa.String(length=34), nullable=False),
         sa.Column("service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "messaging_service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("messaging_service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("unique_name", sa.String(length=256), nullable=True),
         sa.Column("friendly_name", sa.String(length=256), nullable=True),
         sa.Column("attributes", sa.Text(), nullable=False),
@@ -139,15 +149,10 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.ForeignKeyConstraint(
-            ["service_id"],
-            ["services.id"],
-            name=op.f("fk_conversations_service_id_services"),
-            ondelete="CASCADE",
+            ["service_id"], ["services.id"], name=op.f("fk_conversations_service_id_services"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
-        sa.UniqueConstraint(
-            "service_id", "unique_name", name=op.f("uq_conversations_service_id_unique_name")
-        ),
+        sa.UniqueConstraint("service_id", "unique_name", name=op.f("uq_conversations_service_id_unique_name")),
         sa.UniqueConstraint("sid", name=op.f("uq_conversations_sid")),
     )
     op.create_index(
@@ -158,9 +163,7 @@ def upgrade() -> None:
         "messaging_senders",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column(
-            "messaging_service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
+        sa.Column("messaging_service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("address", sa.String(length=64), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("country_code", sa.String(length=2), nullable=True),
@@ -177,10 +180,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("sid", name=op.f("uq_messaging_senders_sid")),
     )
     op.create_index(
-        op.f("ix_messaging_senders_messaging_service_id"),
-        "messaging_senders",
-        ["messaging_service_id"],
-        unique=False,
+        op.f("ix_messaging_senders_messaging_service_id"), "messaging_senders", ["messaging_service_id"], unique=False
     )
     op.create_table(
         "roles",
@@ -233,6 +233,7 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=256), nullable=True),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("carrier_message_sid", sa.String(length=64), nullable=True),
+        sa.Column("inbound_media", sa.JSON(), nullable=True),
         sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -273,23 +274,14 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["service_id"],
-            ["services.id"],
-            name=op.f("fk_participants_service_id_services"),
-            ondelete="CASCADE",
+            ["service_id"], ["services.id"], name=op.f("fk_participants_service_id_services"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_participants")),
-        sa.UniqueConstraint(
-            "conversation_id", "identity", name=op.f("uq_participants_conversation_id_identity")
-        ),
+        sa.UniqueConstraint("conversation_id", "identity", name=op.f("uq_participants_conversation_id_identity")),
         sa.UniqueConstraint("sid", name=op.f("uq_participants_sid")),
     )
-    op.create_index(
-        "ix_participants_service_id_address", "participants", ["service_id", "address"], unique=False
-    )
-    op.create_index(
-        "ix_participants_service_id_identity", "participants", ["service_id", "identity"], unique=False
-    )
+    op.create_index("ix_participants_service_id_address", "participants", ["service_id", "address"], unique=False)
+    op.create_index("ix_participants_service_id_identity", "participants", ["service_id", "identity"], unique=False)
     op.create_index(
         "uq_participants_active_binding",
         "participants",
@@ -313,6 +305,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", bridge.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_until", bridge.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("swept_at", bridge.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -322,10 +315,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["message_id"],
-            ["messages.id"],
-            name=op.f("fk_deliveries_message_id_messages"),
-            ondelete="CASCADE",
+            ["message_id"], ["messages.id"], name=op.f("fk_deliveries_message_id_messages"), ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
             ["participant_id"],
@@ -334,24 +324,43 @@ def upgrade() -> None:
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_deliveries")),
-        sa.UniqueConstraint(
-            "message_id", "participant_id", name=op.f("uq_deliveries_message_id_participant_id")
-        ),
+        sa.UniqueConstraint("message_id", "participant_id", name=op.f("uq_deliveries_message_id_participant_id")),
         sa.UniqueConstraint("sid", name=op.f("uq_deliveries_sid")),
     )
-    op.create_index(
-        op.f("ix_deliveries_channel_message_sid"), "deliveries", ["channel_message_sid"], unique=False
-    )
+    op.create_index(op.f("ix_deliveries_channel_message_sid"), "deliveries", ["channel_message_sid"], unique=False)
     op.create_index(op.f("ix_deliveries_conversation_id"), "deliveries", ["conversation_id"], unique=False)
     op.create_index(op.f("ix_deliveries_message_id"), "deliveries", ["message_id"], unique=False)
-    op.create_index(
-        "ix_deliveries_participant_id_status", "deliveries", ["participant_id", "status"], unique=False
+    op.create_index("ix_deliveries_participant_id_status", "deliveries", ["participant_id", "status"], unique=False)
+    op.create_index("ix_deliveries_status_next_attempt_at", "deliveries", ["status", "next_attempt_at"], unique=False)
+    op.create_table(
+        "delivery_attempts",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("started_at", bridge.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("http_status", sa.Integer(), nullable=True),
+        sa.Column("carrier_message_sid", sa.String(length=64), nullable=True),
+        sa.Column("error_code", sa.Integer(), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column("will_retry", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["delivery_id"],
+            ["deliveries.id"],
+            name=op.f("fk_delivery_attempts_delivery_id_deliveries"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts")),
     )
+    op.create_index(op.f("ix_delivery_attempts_delivery_id"), "delivery_attempts", ["delivery_id"], unique=False)
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_index(op.f("ix_delivery_attempts_delivery_id"), table_name="delivery_attempts")
+    op.drop_table("delivery_attempts")
+    op.drop_index("ix_deliveries_status_next_attempt_at", table_name="deliveries")
     op.drop_index("ix_deliveries_participant_id_status", table_name="deliveries")
     op.drop_index(op.f("ix_deliveries_message_id"), table_name="deliveries")
     op.drop_index(op.f("ix_deliveries_conversation_id"), table_name="deliveries")
@@ -376,6 +385,8 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_conversations_messaging_service_id"), table_name="conversations")
     op.drop_table("conversations")
     op.drop_table("account_configuration")
+    op.drop_index(op.f("ix_unrouted_messages_to_address"), table_name="unrouted_messages")
+    op.drop_table("unrouted_messages")
     op.drop_table("services")
     op.drop_table("messaging_services")
     op.drop_table("api_keys")

@@ -1,0 +1,382 @@
+"""Delivery state: the ledger and outbox rows, and every transition they may make.
+
+A delivery is one (message, SMS/WhatsApp recipient). Its row is committed with the message, before anything
+is enqueued; Celery tasks only carry its id. A task claims the row with a conditional UPDATE, so a second
+copy of the same task finds nothing to do. Per recipient the rows go out in message order, one in flight:
+a row is claimable only when no earlier row of the same participant is still pending or sending.
+
+    pending -> sending -> sent -> delivered -> read
+                  |  \\-> pending (retry later)     \\-> undelivered | failed (final)
+                  \\---> failed (final; an admin may replay it)
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
+
+from bridge.addresses import CHAT
+from bridge.db import DISPATCH_KEY
+from bridge.models import Conversation, Delivery, DeliveryAttempt, Message, Participant
+from bridge.sids import new_sid
+from bridge.timeutil import utcnow
+
+PENDING, SENDING, SENT, DELIVERED, READ = "pending", "sending", "sent", "delivered", "read"
+UNDELIVERED, FAILED = "undelivered", "failed"
+UNFINISHED = (PENDING, SENDING)
+FINAL = (UNDELIVERED, FAILED)
+STATUSES = (PENDING, SENDING, SENT, DELIVERED, READ, UNDELIVERED, FAILED)
+
+
+PARTICIPANT_GONE = 50432  # the recipient left the conversation before the message went out
+ATTEMPTS_EXHAUSTED = 30001  # Twilio's "queue overflow": the bridge gave up after its attempt limit
+
+# Which statuses a carrier status callback may move a delivery from. Statuses only move forward: a late
+# `sent` never overwrites `delivered`, and undelivered/failed are final. `pending` is included because a
+# worker may have died after the carrier accepted the send; the callback then proves it went out.
+_MAY_FOLLOW = {
+    SENT: (PENDING, SENDING),
+    DELIVERED: (PENDING, SENDING, SENT),
+    READ: (PENDING, SENDING, SENT, DELIVERED),
+    UNDELIVERED: (PENDING, SENDING, SENT),
+    FAILED: (PENDING, SENDING, SENT),
+}
+# Carrier status words -> delivery status (queued/accepted/sending mean "not yet sent": no change).
+CARRIER_STATUSES = {
+    "sent": SENT,
+    "delivered": DELIVERED,
+    "read": READ,
+    "undelivered": UNDELIVERED,
+    "failed": FAILED,
+}
+
+
+def dispatch_after_commit(session: Session, delivery_ids: list[int]) -> None:
+    session.info.setdefault(DISPATCH_KEY, []).extend(delivery_ids)
+
+
+def plan_deliveries(session: Session, message: Message, author: Participant | None) -> list[int]:
+    """One pending delivery per SMS/WhatsApp participant who joined before the message (author excluded)."""
+    query = select(Participant.id, Participant.sid).where(
+        Participant.conversation_id == message.conversation_id,
+        Participant.channel != CHAT,
+        Participant.joined_at_index < message.index,
+    )
+    if author is not None:
+        query = query.where(Participant.id != author.id)
+    now = utcnow()
+    rows = [
+        Delivery(
+            sid=new_sid("DY"),
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            participant_id=participant_id,
+            participant_sid=participant_sid,
+            status=PENDING,
+            next_attempt_at=now,
+        )
+        for participant_id, participant_sid in session.execute(query.order_by(Participant.id)).all()
+    ]
+    session.add_all(rows)
+    session.flush()
+    ids = [row.id for row in rows]
+    dispatch_after_commit(session, ids)
+    return ids
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """Everything a worker needs to send one delivery, read while it holds the claim."""
+
+    delivery_id: int
+    delivery_sid: str
+    attempt: int
+    participant_id: int
+    channel: str
+    address: str
+    proxy_address: str
+    message_sid: str
+    conversation_sid: str
+    author: str
+    body: str | None
+    content_sid: str | None
+    content_variables: str | None
+    media: list[dict[str, object]] | None
+
+
+def _no_earlier_unfinished() -> object:
+    earlier = aliased(Delivery)
+    return ~exists().where(
+        earlier.participant_id == Delivery.participant_id,
+        earlier.id < Delivery.id,
+        earlier.status.in_(UNFINISHED),
+    )
+
+
+def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetime | None = None) -> DeliveryJob | None:
+    """pending -> sending, only if due and at the head of its recipient's line. None: nothing to do here."""
+    now = now or utcnow()
+    claimed = session.execute(
+        update(Delivery)
+        .where(
+            Delivery.id == delivery_id,
+            Delivery.status == PENDING,
+            Delivery.next_attempt_at <= now + timedelta(seconds=1),
+            Delivery.participant_id.is_not(None),
+            _no_earlier_unfinished(),
+        )
+        .values(
+            status=SENDING,
+            attempts=Delivery.attempts + 1,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            date_updated=now,
+        )
+        .returning(Delivery.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if claimed is None:
+        _fail_if_orphaned(session, delivery_id)
+        return None
+    row = session.execute(
+        select(Delivery, Participant, Message, Conversation.sid)
+        .join(Participant, Participant.id == Delivery.participant_id)
+        .join(Message, Message.id == Delivery.message_id)
+        .join(Conversation, Conversation.id == Delivery.conversation_id)
+        .where(Delivery.id == delivery_id)
+    ).one()
+    delivery, participant, message, conversation_sid = row
+    session.refresh(delivery)
+    return DeliveryJob(
+        delivery_id=delivery.id,
+        delivery_sid=delivery.sid,
+        attempt=delivery.attempts,
+        participant_id=participant.id,
+        channel=participant.channel,
+        address=participant.address or "",
+        proxy_address=participant.proxy_address or "",
+        message_sid=message.sid,
+        conversation_sid=conversation_sid,
+        author=message.author,
+        body=message.body,
+        content_sid=message.content_sid,
+        content_variables=message.content_variables,
+        media=message.media,
+    )
+
+
+def _fail_if_orphaned(session: Session, delivery_id: int) -> None:
+    """A pending delivery whose participant was removed can never go out: it fails, visibly."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == PENDING, Delivery.participant_id.is_(None))
+        .values(
+            status=FAILED, error_code=PARTICIPANT_GONE, error_message="Participant was removed", date_updated=utcnow()
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_attempt(
+    session: Session,
+    job: DeliveryJob,
+    started_at: datetime,
+    duration_ms: int,
+    *,
+    http_status: int | None = None,
+    carrier_message_sid: str | None = None,
+    error_code: int | None = None,
+    error_message: str | None = None,
+    will_retry: bool = False,
+) -> None:
+    session.add(
+        DeliveryAttempt(
+            delivery_id=job.delivery_id,
+            attempt=job.attempt,
+            started_at=started_at,
+            duration_ms=duration_ms,
+            http_status=http_status,
+            carrier_message_sid=carrier_message_sid,
+            error_code=error_code,
+            error_message=error_message,
+            will_retry=will_retry,
+        )
+    )
+
+
+def record_sent(session: Session, job: DeliveryJob, carrier_message_sid: str) -> None:
+    """The carrier accepted it. A status callback may already have moved the row further; keep that."""
+    now = utcnow()
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == job.delivery_id)
+        .values(
+            channel_message_sid=func.coalesce(Delivery.channel_message_sid, carrier_message_sid),
+            lease_until=None,
+            date_updated=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    # From pending too: if this worker outlived its lease, the row went back to pending, yet the send happened.
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == job.delivery_id, Delivery.status.in_(UNFINISHED))
+        .values(status=SENT, error_code=0, error_message=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_retry(session: Session, job: DeliveryJob, code: int, message: str, next_attempt_at: datetime) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == job.delivery_id, Delivery.status == SENDING)
+        .values(
+            status=PENDING,
+            next_attempt_at=next_attempt_at,
+            lease_until=None,
+            error_code=code,
+            error_message=message,
+            date_updated=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_failure(session: Session, job: DeliveryJob, code: int, message: str) -> None:
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == job.delivery_id, Delivery.status == SENDING)
+        .values(status=FAILED, lease_until=None, error_code=code, error_message=message, date_updated=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def backoff_seconds(
+    attempt: int, base: float, cap: float, retry_after: float | None = None, rng: random.Random | None = None
+) -> float:
+    """Exponential backoff with jitter (half fixed, half random), never sooner than the carrier's Retry-After."""
+    ceiling = min(cap, base * (2 ** max(attempt - 1, 0)))
+    delay = ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+def next_in_line(session: Session, participant_id: int, after_delivery_id: int) -> int | None:
+    """The recipient's next pending delivery, now that an earlier one is out of the way."""
+    return session.scalar(
+        select(func.min(Delivery.id)).where(
+            Delivery.participant_id == participant_id,
+            Delivery.id > after_delivery_id,
+            Delivery.status == PENDING,
+            Delivery.next_attempt_at <= utcnow(),
+        )
+    )
+
+
+def due_heads(session: Session, overdue_by: float, limit: int = 1000) -> list[int]:
+    """Pending deliveries at the head of their line whose task should have run `overdue_by` seconds ago.
+
+    Each is marked as swept, so a deep queue is not refilled with copies every sweep: a delivery is
+    re-enqueued at most once per `overdue_by` seconds.
+    """
+    now = utcnow()
+    cutoff = now - timedelta(seconds=overdue_by)
+    ids = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.status == PENDING,
+                Delivery.next_attempt_at <= cutoff,
+                (Delivery.swept_at.is_(None)) | (Delivery.swept_at <= cutoff),
+                _no_earlier_unfinished(),
+            )
+            .order_by(Delivery.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(swept_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def release_expired_leases(session: Session, limit: int = 1000) -> list[int]:
+    """Deliveries claimed by a worker that died (lease passed): back to pending, due now."""
+    now = utcnow()
+    ids = list(
+        session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status == SENDING, Delivery.lease_until < now)
+            .order_by(Delivery.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status == SENDING, Delivery.lease_until < now)
+            .values(status=PENDING, next_attempt_at=now, lease_until=None, swept_at=now, date_updated=now)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    delivery_sid: str | None
+    carrier_message_sid: str | None
+    carrier_status: str
+    error_code: int | None = None
+    error_message: str | None = None
+
+
+def apply_status(session: Session, update_: StatusUpdate) -> bool:
+    """A carrier status callback. Moves the delivery forward only; duplicates and late arrivals change nothing.
+    Returns whether anything changed."""
+    status = CARRIER_STATUSES.get(update_.carrier_status.strip().lower())
+    if status is None:
+        return False
+    if update_.delivery_sid:
+        target = Delivery.sid == update_.delivery_sid
+    elif update_.carrier_message_sid:
+        target = Delivery.channel_message_sid == update_.carrier_message_sid
+    else:
+        return False
+    values: dict[str, object] = {"status": status, "date_updated": utcnow(), "lease_until": None}
+    if status in FINAL:
+        values["error_code"] = update_.error_code or 0
+        values["error_message"] = update_.error_message
+    changed = session.execute(
+        update(Delivery)
+        .where(and_(target, Delivery.status.in_(_MAY_FOLLOW[status])))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if update_.carrier_message_sid and update_.delivery_sid:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.sid == update_.delivery_sid, Delivery.channel_message_sid.is_(None))
+            .values(channel_message_sid=update_.carrier_message_sid)
+            .execution_options(synchronize_session=False)
+        )
+    return bool(changed)
+
+
+def cancel_for_participant(session: Session, participant_id: int) -> None:
+    """A participant leaves: their deliveries not yet sent can never be, and say so."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.participant_id == participant_id, Delivery.status == PENDING)
+        .values(
+            status=FAILED, error_code=PARTICIPANT_GONE, error_message="Participant was removed", date_updated=utcnow()
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,247 @@
+"""A fake Twilio Messaging API on loopback: `POST /2010-04-01/Accounts/{AC}/Messages.json`, with Basic auth,
+Twilio's JSON and error bodies, and signed status callbacks posted back to each message's StatusCallback.
+
+It is the one part of the outside world the tests fake. Knobs let a test make it fail (5xx, 429 with
+Retry-After, per-number 4xx, slow answers), duplicate or reorder callbacks, and count what it received.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from twilio.request_validator import RequestValidator
+from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wrappers import Request, Response
+
+from tests.support.live import free_port
+
+
+@dataclass(frozen=True)
+class Send:
+    sid: str
+    from_address: str
+    to_address: str
+    body: str | None
+    media_urls: list[str]
+    status_callback: str | None
+    content_sid: str | None
+    content_variables: str | None
+    received_at: float
+
+
+@dataclass
+class Failure:
+    status: int
+    code: int
+    message: str
+    retry_after: float | None = None
+
+
+@dataclass
+class FakeCarrier:
+    account_sid: str = "AC" + "fa" * 16
+    auth_token: str = "fake-carrier-auth-token-000000"
+    callback_statuses: tuple[str, ...] = ("sent", "delivered")
+    callback_delay: float = 0.05
+    duplicate_callbacks: bool = False
+    reverse_callbacks: bool = False
+    send_delay: float = 0.0
+    sends: list[Send] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    failures_by_number: dict[str, Failure] = field(default_factory=dict)
+    outage: Failure | None = None
+    policy: Callable[[dict[str, Any]], Failure | None] | None = None
+    callback_errors: int = 0
+
+    def __post_init__(self) -> None:
+        self.lock = threading.Lock()
+        self.validator = RequestValidator(self.auth_token)
+        self.callbacks = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fake-carrier-callbacks")
+        self.port = free_port()
+        self.server: BaseWSGIServer = make_server("127.0.0.1", self.port, self._wsgi, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, name="fake-carrier", daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.callbacks.shutdown(wait=True, cancel_futures=True)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.sends.clear()
+            self.rejected.clear()
+            self.failures_by_number.clear()
+        self.outage = None
+        self.policy = None
+        self.send_delay = 0.0
+        self.duplicate_callbacks = False
+        self.reverse_callbacks = False
+        self.callback_statuses = ("sent", "delivered")
+
+    # -- what tests read --------------------------------------------------------------------------------
+
+    def sent_to(self, address: str) -> list[Send]:
+        with self.lock:
+            return [s for s in self.sends if s.to_address == address]
+
+    def snapshot(self) -> list[Send]:
+        with self.lock:
+            return list(self.sends)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Send]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            current = self.snapshot()
+            if len(current) >= count:
+                return current
+            time.sleep(0.05)
+        raise AssertionError(f"fake carrier received {len(self.snapshot())} sends, expected {count}")
+
+    # -- the API -----------------------------------------------------------------------------------------
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        request = Request(environ)
+        response = self._handle(request)
+        return response(environ, start_response)
+
+    def _handle(self, request: Request) -> Response:
+        expected_path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        if request.method != "POST" or request.path != expected_path:
+            return self._error(Failure(404, 20404, f"The requested resource {request.path} was not found"))
+        if not self._authorized(request):
+            return self._error(Failure(401, 20003, "Authenticate"))
+        form = request.form
+        params = {key: form.getlist(key) if len(form.getlist(key)) > 1 else form[key] for key in form}
+        if self.send_delay:
+            time.sleep(self.send_delay)
+        failure = self.outage or self.failures_by_number.get(form.get("To", ""))
+        if failure is None and self.policy is not None:
+            failure = self.policy(params)
+        if failure is not None:
+            with self.lock:
+                self.rejected.append(params)
+            return self._error(failure)
+        media = form.getlist("MediaUrl")
+        sid = ("MM" if media else "SM") + uuid.uuid4().hex
+        send = Send(
+            sid=sid,
+            from_address=form.get("From", ""),
+            to_address=form.get("To", ""),
+            body=form.get("Body"),
+            media_urls=media,
+            status_callback=form.get("StatusCallback"),
+            content_sid=form.get("ContentSid"),
+            content_variables=form.get("ContentVariables"),
+            received_at=time.monotonic(),
+        )
+        with self.lock:
+            self.sends.append(send)
+        if send.status_callback:
+            self.callbacks.submit(self._post_callbacks, send)
+        return Response(json.dumps(self._resource(send)), status=201, mimetype="application/json")
+
+    def _authorized(self, request: Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        return header == expected
+
+    def _error(self, failure: Failure) -> Response:
+        body = {
+            "code": failure.code,
+            "message": failure.message,
+            "more_info": f"https://www.twilio.com/docs/errors/{failure.code}",
+            "status": failure.status,
+        }
+        response = Response(json.dumps(body), status=failure.status, mimetype="application/json")
+        if failure.retry_after is not None:
+            response.headers["Retry-After"] = str(int(failure.retry_after))
+        return response
+
+    def _resource(self, send: Send) -> dict[str, Any]:
+        return {
+            "sid": send.sid,
+            "account_sid": self.account_sid,
+            "api_version": "2010-04-01",
+            "from": send.from_address,
+            "to": send.to_address,
+            "body": send.body,
+            "status": "queued",
+            "direction": "outbound-api",
+            "num_media": str(len(send.media_urls)),
+            "num_segments": "1",
+            "error_code": None,
+            "error_message": None,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{send.sid}.json",
+        }
+
+    def _post_callbacks(self, send: Send) -> None:
+        statuses = list(self.callback_statuses)
+        if self.reverse_callbacks:
+            statuses.reverse()
+        if self.duplicate_callbacks:
+            statuses = [status for status in statuses for _ in range(2)]
+        for status in statuses:
+            time.sleep(self.callback_delay)
+            self.post_status(send, status)
+
+    def post_status(self, send: Send, status: str, error_code: int | None = None) -> int:
+        params = {
+            "AccountSid": self.account_sid,
+            "MessageSid": send.sid,
+            "SmsSid": send.sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "From": send.from_address,
+            "To": send.to_address,
+            "ApiVersion": "2010-04-01",
+        }
+        if error_code is not None:
+            params["ErrorCode"] = str(error_code)
+        url = send.status_callback or ""
+        headers = {"X-Twilio-Signature": self.validator.compute_signature(url, params)}
+        try:
+            return requests.post(url, data=params, headers=headers, timeout=10).status_code
+        except requests.RequestException:
+            with self.lock:
+                self.callback_errors += 1
+            return 0
+
+    # -- inbound, as Twilio posts it -------------------------------------------------------------------------
+
+    def inbound_params(
+        self, from_address: str, to_address: str, body: str, message_sid: str | None = None, **extra: str
+    ) -> dict[str, str]:
+        sid = message_sid or "SM" + uuid.uuid4().hex
+        params = {
+            "MessageSid": sid,
+            "SmsMessageSid": sid,
+            "SmsSid": sid,
+            "AccountSid": self.account_sid,
+            "From": from_address,
+            "To": to_address,
+            "Body": body,
+            "NumMedia": "0",
+            "NumSegments": "1",
+            "SmsStatus": "received",
+            "ApiVersion": "2010-04-01",
+        }
+        params.update(extra)
+        return params
+
+    def post_inbound(self, bridge_url: str, params: dict[str, str], signature: str | None = None) -> requests.Response:
+        url = f"{bridge_url}/webhooks/twilio/inbound"
+        header = signature if signature is not None else self.validator.compute_signature(url, params)
+        return requests.post(url, data=params, headers={"X-Twilio-Signature": header}, timeout=30)

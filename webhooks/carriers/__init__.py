@@ -1,0 +1,1 @@
+"""Carrier webhooks: one module per carrier, each verifying its own signatures."""

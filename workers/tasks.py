@@ -1,0 +1,46 @@
+"""Celery tasks. Each takes ids only, is idempotent, and leaves the truth in the database."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge import delivery, timers
+from workers.celery_app import app
+from workers.context import context
+from workers.deliver import run_delivery
+
+log = logging.getLogger(__name__)
+
+# Broker countdowns stay short (well under Redis's visibility timeout); longer waits are left to the sweeper,
+# which finds the row by its next_attempt_at.
+MAX_COUNTDOWN_SECONDS = 60.0
+
+
+@app.task(name="bridge.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver(delivery_id: int) -> None:
+    outcome = run_delivery(context(), delivery_id)
+    if outcome.next_delivery_id is not None:
+        deliver.apply_async(args=[outcome.next_delivery_id])
+    if outcome.retry_in_seconds is not None and outcome.retry_in_seconds <= MAX_COUNTDOWN_SECONDS:
+        deliver.apply_async(args=[delivery_id], countdown=outcome.retry_in_seconds)
+
+
+@app.task(name="bridge.sweep", ignore_result=True)
+def sweep() -> None:
+    """Re-enqueues what Redis lost: deliveries past their lease, and due deliveries whose task never ran."""
+    ctx = context()
+    with ctx.database.transaction() as session:
+        released = delivery.release_expired_leases(session)
+    with ctx.database.transaction() as session:
+        due = delivery.due_heads(session, overdue_by=ctx.settings.sweep_grace_seconds)
+    again = sorted(set(released) | set(due))
+    for delivery_id in again:
+        deliver.apply_async(args=[delivery_id])
+    if again:
+        log.info("sweeper re-enqueued %d deliveries (%d past their lease)", len(again), len(released))
+
+
+@app.task(name="bridge.expire_timers", ignore_result=True)
+def expire_timers() -> None:
+    with context().database.transaction() as session:
+        timers.expire_timers(session)
