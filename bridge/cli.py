@@ -11,12 +11,16 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
+import requests
+from twilio.request_validator import RequestValidator
 
 from bridge import accounts
+from bridge.carriers import carrier_account_sid, carrier_auth_token
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.embedded import socket_url, start_embedded_redis
@@ -92,14 +96,10 @@ def run(host: str, concurrency: int) -> None:
 
 
 def _announce(settings: Settings, embedded_redis: bool) -> None:
-    database = (
-        "SQLite " + settings.database_url.split("///", 1)[-1] if settings.database_is_sqlite else "PostgreSQL"
-    )
+    database = "SQLite " + settings.database_url.split("///", 1)[-1] if settings.database_is_sqlite else "PostgreSQL"
     click.echo(f"bridge listening on {settings.public_base_url}")
     click.echo(f"  database: {database}")
-    click.echo(
-        f"  broker:   {'embedded Redis in ' + str(settings.instance_dir) if embedded_redis else 'REDIS_URL'}"
-    )
+    click.echo(f"  broker:   {'embedded Redis in ' + str(settings.instance_dir) if embedded_redis else 'REDIS_URL'}")
     click.echo(f"  account SID: {settings.account_sid}")
     if not os.environ.get("BRIDGE_AUTH_TOKEN"):
         click.echo(f"  auth token:  {settings.auth_token}")
@@ -159,6 +159,49 @@ def beat() -> None:
     """The scheduler (Celery beat): sweeps and timers. Run exactly one."""
     settings = Settings.from_env()
     os.execv(sys.executable, beat_command(settings.instance_dir / "celerybeat-schedule"))
+
+
+@main.group()
+def simulate() -> None:
+    """Play the carrier: post correctly signed webhooks to a running bridge."""
+
+
+@simulate.command("inbound")
+@click.option("--from", "from_address", required=True, help="The person's number, e.g. +14155550123 or whatsapp:+1...")
+@click.option("--to", "to_address", required=True, help="The bridge's sender number they wrote to.")
+@click.option("--body", required=True)
+@click.option("--media-url", multiple=True, help="Media the carrier would report (repeatable).")
+@click.option("--url", default=None, help="The bridge's public URL (default: PUBLIC_BASE_URL).")
+def simulate_inbound(
+    from_address: str, to_address: str, body: str, media_url: tuple[str, ...], url: str | None
+) -> None:
+    """An inbound SMS/WhatsApp message, as Twilio would post it, signed with the carrier's auth token."""
+    settings = Settings.from_env()
+    sid = "SM" + uuid.uuid4().hex
+    params = {
+        "MessageSid": sid,
+        "SmsMessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": carrier_account_sid(settings),
+        "From": from_address,
+        "To": to_address,
+        "Body": body,
+        "NumMedia": str(len(media_url)),
+        "NumSegments": "1",
+        "SmsStatus": "received",
+        "ApiVersion": "2010-04-01",
+    }
+    for n, media in enumerate(media_url):
+        params[f"MediaUrl{n}"] = media
+    endpoint = f"{(url or settings.public_base_url).rstrip('/')}/webhooks/twilio/inbound"
+    signature = RequestValidator(carrier_auth_token(settings)).compute_signature(endpoint, params)
+    try:
+        response = requests.post(endpoint, data=params, headers={"X-Twilio-Signature": signature}, timeout=15)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"could not reach the bridge at {endpoint}: {exc}") from None
+    click.echo(f"POST {endpoint} -> {response.status_code} (MessageSid {sid})")
+    if response.status_code != 200:
+        raise click.ClickException(response.text)
 
 
 @main.group()

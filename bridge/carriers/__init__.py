@@ -23,7 +23,7 @@ def build_carrier(settings: Settings) -> Carrier:
 
 def carrier_auth_token(settings: Settings) -> str:
     """The token the carrier signs its webhooks with: Twilio's auth token, or the bridge's own for the simulator."""
-    return settings.twilio_auth_token if settings.twilio_account_sid else settings.auth_token
+    return (settings.twilio_auth_token or "") if settings.twilio_account_sid else settings.auth_token
 
 
 def carrier_account_sid(settings: Settings) -> str:
