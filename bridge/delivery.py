@@ -55,6 +55,15 @@ CARRIER_STATUSES = {
 }
 
 
+def advance(current: str, carrier_status: str) -> str:
+    """The status a delivery takes when a carrier callback reports `carrier_status` (pure; apply_status
+    does the same in SQL)."""
+    status = CARRIER_STATUSES.get(carrier_status.strip().lower())
+    if status is None or current not in _MAY_FOLLOW[status]:
+        return current
+    return status
+
+
 def dispatch_after_commit(session: Session, delivery_ids: list[int]) -> None:
     session.info.setdefault(DISPATCH_KEY, []).extend(delivery_ids)
 
