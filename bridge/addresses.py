@@ -45,14 +45,19 @@ def parse_address(raw: str) -> Address:
     if len(text) > MAX_ADDRESS_LENGTH:
         raise AddressError("address is longer than 256 characters")
     channel = SMS
+    number_part = raw
     if ":" in text:
         prefix, _, rest = text.partition(":")
         channel = CHANNEL_PREFIXES.get(prefix.strip().lower(), "")
         if not channel:
             raise AddressError(f"unsupported channel prefix {prefix!r}")
-        text = rest.strip()
+        number_part, text = rest, rest.strip()
     if not text.startswith("+"):
-        raise AddressError("address must be in international format with a leading + (E.164)")
+        hint = ""
+        if number_part[:1] == " " and text[:1].isdigit():
+            # `+1415...` sent unencoded in a form body arrives as ` 1415...`: say so, it is the usual cause.
+            hint = "; a '+' in a form body must be URL-encoded as %2B (e.g. curl --data-urlencode)"
+        raise AddressError("address must be in international format with a leading + (E.164)" + hint)
     if not _ALLOWED.match(text):
         raise AddressError("address may contain only digits and formatting characters")
     try:

@@ -13,7 +13,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import errors, roles, users
+from bridge import delivery, errors, roles, users
 from bridge.addresses import CHAT, Address, AddressError, parse_address
 from bridge.conversations import CLOSED, effective_messaging_service, lock_conversation
 from bridge.errors import BridgeError, conflict, invalid, not_found
@@ -28,6 +28,8 @@ CHAT_LIMIT = 1000
 
 
 def find_participant(session: Session, conversation: Conversation, sid_or_identity: str) -> Participant:
+    if "\x00" in sid_or_identity:  # no identity holds one, and PostgreSQL refuses it in a query
+        raise not_found(f"Participant {sid_or_identity!r} not found")
     column = Participant.sid if is_sid(sid_or_identity, "MB") else Participant.identity
     found = session.scalar(
         select(Participant).where(Participant.conversation_id == conversation.id, column == sid_or_identity)
@@ -57,9 +59,7 @@ def parse_binding(address: str, proxy_address: str | None) -> tuple[Address, Add
             errors.INVALID_PROXY_ADDRESS,
         )
     if person == proxy:
-        raise invalid(
-            "Participant address cannot be the same as the proxy address", errors.ADDRESS_EQUALS_PROXY
-        )
+        raise invalid("Participant address cannot be the same as the proxy address", errors.ADDRESS_EQUALS_PROXY)
     return person, proxy
 
 
@@ -72,9 +72,7 @@ def _check_proxy_in_pool(session: Session, conversation: Conversation, proxy: Ad
         )
 
 
-def _binding_taken(
-    session: Session, person: Address, proxy: Address, excluding: int | None = None
-) -> str | None:
+def _binding_taken(session: Session, person: Address, proxy: Address, excluding: int | None = None) -> str | None:
     query = (
         select(Conversation.sid)
         .join(Participant, Participant.conversation_id == Conversation.id)
@@ -91,9 +89,7 @@ def _binding_taken(
 
 def _binding_in_use(conversation_sid: str | None) -> BridgeError:
     where = f" in Conversation {conversation_sid}" if conversation_sid else ""
-    return invalid(
-        f"A binding for this participant and proxy address already exists{where}", errors.BINDING_IN_USE
-    )
+    return invalid(f"A binding for this participant and proxy address already exists{where}", errors.BINDING_IN_USE)
 
 
 def add_participant(
@@ -171,9 +167,7 @@ def add_participant(
 
 def find_identity(session: Session, conversation: Conversation, identity: str) -> Participant | None:
     return session.scalar(
-        select(Participant).where(
-            Participant.conversation_id == conversation.id, Participant.identity == identity
-        )
+        select(Participant).where(Participant.conversation_id == conversation.id, Participant.identity == identity)
     )
 
 
@@ -207,15 +201,11 @@ def update_participant(
     if isinstance(identity, str) and identity != (participant.identity or ""):
         raise invalid("A participant's identity cannot be changed", 50444)
     if isinstance(projected_address, str) and projected_address:
-        raise invalid(
-            "MessagingBinding.ProjectedAddress (group MMS) is not supported", errors.BINDING_TYPE_UNSUPPORTED
-        )
+        raise invalid("MessagingBinding.ProjectedAddress (group MMS) is not supported", errors.BINDING_TYPE_UNSUPPORTED)
     if isinstance(attributes_json, str):
         participant.attributes = attributes(attributes_json or "{}", PARTICIPANT_ATTRIBUTES_LIMIT)
     if isinstance(role_sid, str):
-        participant.role_sid = roles.require_role(
-            session, conversation.service, role_sid, roles.CONVERSATION
-        ).sid
+        participant.role_sid = roles.require_role(session, conversation.service, role_sid, roles.CONVERSATION).sid
     if isinstance(proxy_address, str):
         _rebind(session, participant, proxy_address)
     if last_read_message_index is not UNSET:
@@ -247,6 +237,8 @@ def _rebind(session: Session, participant: Participant, proxy_address: str) -> N
 
 
 def remove_participant(session: Session, participant: Participant) -> None:
+    """The participant leaves; what was still waiting to be sent to them fails visibly (50432)."""
+    delivery.cancel_for_participant(session, participant.id)
     session.delete(participant)
     session.flush()
 

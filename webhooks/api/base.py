@@ -96,9 +96,14 @@ def scoped_route(blueprint: Blueprint, rule: str, methods: Iterable[str]) -> Cal
 
         wrapped = transactional(with_scope)
         name = view.__name__
-        blueprint.add_url_rule(f"/v1{rule}", f"{name}", wrapped, methods=list(methods))
+        # No automatic OPTIONS: an API path answers its own methods and a JSON 405 to anything else.
+        blueprint.add_url_rule(f"/v1{rule}", f"{name}", wrapped, methods=list(methods), provide_automatic_options=False)
         blueprint.add_url_rule(
-            f"/v1/Services/<service_sid>{rule}", f"service_{name}", wrapped, methods=list(methods)
+            f"/v1/Services/<service_sid>{rule}",
+            f"service_{name}",
+            wrapped,
+            methods=list(methods),
+            provide_automatic_options=False,
         )
         return view
 
@@ -107,7 +112,9 @@ def scoped_route(blueprint: Blueprint, rule: str, methods: Iterable[str]) -> Cal
 
 def route(blueprint: Blueprint, rule: str, methods: Iterable[str]) -> Callable[[View], View]:
     def register(view: View) -> View:
-        blueprint.add_url_rule(rule, view.__name__, transactional(view), methods=list(methods))
+        blueprint.add_url_rule(
+            rule, view.__name__, transactional(view), methods=list(methods), provide_automatic_options=False
+        )
         return view
 
     return register
@@ -132,9 +139,7 @@ def page_request(max_size: int = 100, default_size: int = DEFAULT_PAGE_SIZE) -> 
     size = size if isinstance(size, int) else default_size
     if not 1 <= size <= max_size:
         raise invalid(f"PageSize must be between 1 and {max_size}")
-    return PageRequest(
-        page_size=size, page=number if isinstance(number, int) else 0, token=args.str("PageToken")
-    )
+    return PageRequest(page_size=size, page=number if isinstance(number, int) else 0, token=args.str("PageToken"))
 
 
 def list_page(
@@ -152,10 +157,7 @@ def list_page(
 def envelope(key: str, items: list[dict[str, Any]], page: Page[Any], page_req: PageRequest) -> Response:
     """Twilio's list envelope with absolute page URLs; filters other than paging are carried along."""
     filters = [
-        (k, v)
-        for k, values in request.args.lists()
-        for v in values
-        if k not in ("Page", "PageSize", "PageToken")
+        (k, v) for k, values in request.args.lists() for v in values if k not in ("Page", "PageSize", "PageToken")
     ]
     base = absolute(request.path)
 
@@ -169,9 +171,7 @@ def envelope(key: str, items: list[dict[str, Any]], page: Page[Any], page_req: P
         "page": page_req.page,
         "page_size": page_req.page_size,
         "first_page_url": page_url(0, None),
-        "previous_page_url": page_url(max(page_req.page - 1, 0), page.previous_token)
-        if page.previous_token
-        else None,
+        "previous_page_url": page_url(max(page_req.page - 1, 0), page.previous_token) if page.previous_token else None,
         "url": page_url(page_req.page, page_req.token),
         "next_page_url": page_url(page_req.page + 1, page.next_token) if page.next_token else None,
         "key": key,
