@@ -73,9 +73,7 @@ def update_configuration(
 ) -> AccountConfiguration:
     config = configuration(session)
     if isinstance(default_chat_service_sid, str):
-        service = session.scalar(
-            select(ConversationService).where(ConversationService.sid == default_chat_service_sid)
-        )
+        service = session.scalar(select(ConversationService).where(ConversationService.sid == default_chat_service_sid))
         if service is None:
             raise invalid(f"Conversation Service {default_chat_service_sid} not found")
         config.default_chat_service = service
@@ -87,9 +85,7 @@ def update_configuration(
             raise invalid(f"Messaging Service {default_messaging_service_sid} not found")
         config.default_messaging_service = messaging
     if isinstance(default_inactive_timer, str):
-        config.default_inactive_timer = timer(
-            default_inactive_timer, "DefaultInactiveTimer", timedelta(minutes=1)
-        )
+        config.default_inactive_timer = timer(default_inactive_timer, "DefaultInactiveTimer", timedelta(minutes=1))
     if isinstance(default_closed_timer, str):
         config.default_closed_timer = timer(default_closed_timer, "DefaultClosedTimer", timedelta(minutes=10))
     session.flush()

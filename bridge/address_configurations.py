@@ -14,7 +14,7 @@ from bridge.errors import conflict, invalid, not_found
 from bridge.models import AddressConfiguration
 from bridge.services import find_service
 from bridge.sids import is_sid, new_sid
-from bridge.validation import FRIENDLY_NAME_LIMIT, text
+from bridge.validation import FRIENDLY_NAME_LIMIT, text, url
 
 # The channels this bridge routes; Twilio's other types (messenger, gbm, email, rcs, apple, chat) are refused.
 TYPES = (SMS, WHATSAPP)
@@ -69,12 +69,24 @@ def _auto_creation(session: Session, current: dict[str, Any], changes: dict[str,
         merged["webhook_method"] = str(method).upper()
         if merged["webhook_method"] not in ("GET", "POST"):
             raise invalid("AutoCreation.WebhookMethod must be GET or POST")
+    if merged.get("webhook_url"):
+        url(merged["webhook_url"], "AutoCreation.WebhookUrl")
     for name in merged.get("webhook_filters") or []:
         if name not in WEBHOOK_FILTERS:
             raise invalid(f"AutoCreation.WebhookFilters: unknown event {name!r}")
     if kind == "webhook" and merged["enabled"] and not merged.get("webhook_url"):
         raise invalid("AutoCreation.WebhookUrl is required when AutoCreation.Type is webhook")
     return merged
+
+
+def _country(raw: str | None) -> str | None:
+    """AddressCountry: an ISO 3166-1 alpha-2 code (`US`), as Twilio documents it."""
+    if raw is None:
+        return None
+    code = raw.strip().upper()
+    if len(code) != 2 or not (code.isascii() and code.isalpha()):
+        raise invalid("AddressCountry must be an ISO 3166-1 alpha-2 country code such as US")
+    return code
 
 
 def create_address_configuration(
@@ -92,16 +104,14 @@ def create_address_configuration(
         address=address,
         friendly_name=text(friendly_name, "FriendlyName", FRIENDLY_NAME_LIMIT) if friendly_name else None,
         auto_creation=_auto_creation(session, {}, auto_creation),
-        address_country=address_country,
+        address_country=_country(address_country),
     )
     session.add(found)
     try:
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise conflict(
-            f"{address} already has an address configuration", ADDRESS_CONFIGURATION_EXISTS
-        ) from None
+        raise conflict(f"{address} already has an address configuration", ADDRESS_CONFIGURATION_EXISTS) from None
     return found
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import base64
+import binascii
+import json
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -12,6 +15,7 @@ from bridge import accounts, errors
 from bridge.errors import BridgeError, conflict, invalid, not_found
 from bridge.messaging_services import find_messaging_service
 from bridge.models import Conversation, ConversationService, MessagingService, Participant
+from bridge.paging import Page, PageRequest
 from bridge.sids import is_sid, new_sid
 from bridge.timeutil import parse_duration, utcnow
 from bridge.validation import (
@@ -27,10 +31,10 @@ ACTIVE, INACTIVE, CLOSED = "active", "inactive", "closed"
 STATES = (ACTIVE, INACTIVE, CLOSED)
 
 
-def find_conversation(
-    session: Session, service: ConversationService, sid_or_unique_name: str
-) -> Conversation:
+def find_conversation(session: Session, service: ConversationService, sid_or_unique_name: str) -> Conversation:
     """By SID or by unique name, and only inside `service`: services never see each other's conversations."""
+    if "\x00" in sid_or_unique_name:  # no name holds one, and PostgreSQL refuses it in a query
+        raise not_found(f"Conversation {sid_or_unique_name!r} not found")
     condition = (
         Conversation.sid == sid_or_unique_name
         if is_sid(sid_or_unique_name, "CH")
@@ -62,16 +66,12 @@ def _state(raw: str) -> str:
     return value
 
 
-def _unique_name(
-    session: Session, service: ConversationService, raw: str, current: Conversation | None
-) -> str:
+def _unique_name(session: Session, service: ConversationService, raw: str, current: Conversation | None) -> str:
     if is_sid(raw, "CH"):
         raise invalid("UniqueName must not look like a Conversation SID", errors.UNIQUE_NAME_LOOKS_LIKE_SID)
     value = text(raw, "UniqueName", FRIENDLY_NAME_LIMIT)
     taken = session.scalar(
-        select(Conversation.id).where(
-            Conversation.service_id == service.id, Conversation.unique_name == value
-        )
+        select(Conversation.id).where(Conversation.service_id == service.id, Conversation.unique_name == value)
     )
     if taken is not None and (current is None or taken != current.id):
         raise conflict(f"Conversation with unique name {value!r} already exists", errors.UNIQUE_NAME_TAKEN)
@@ -107,6 +107,11 @@ def create_conversation(
     date_updated: datetime | None = None,
     created_by: str | None = None,
 ) -> Conversation:
+    if (timer_inactive or timer_closed) and not state:
+        raise invalid(
+            "Timers.Inactive and Timers.Closed can be set on create only together with State",
+            errors.TIMER_WITHOUT_STATE,
+        )
     config = accounts.configuration(session)
     now = utcnow()
     conversation = Conversation(
@@ -137,9 +142,7 @@ def create_conversation(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise conflict(
-            "Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN
-        ) from None
+        raise conflict("Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN) from None
     return conversation
 
 
@@ -195,9 +198,7 @@ def update_conversation(
         with session.begin_nested():
             session.flush()
     except IntegrityError:
-        raise conflict(
-            "Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN
-        ) from None
+        raise conflict("Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN) from None
     return conversation
 
 
@@ -237,3 +238,72 @@ def conversations_query(
 
 def parse_states(raw: str) -> list[str]:
     return [_state(part) for part in raw.split(",") if part.strip()]
+
+
+# Newest-first listing (the StartDate/EndDate filters) walks the keyset (date_created, id): backfilled
+# `DateCreated` values make id order differ from date order. Its tokens carry both parts, so they have a
+# prefix of their own (`PD`) and are never mistaken for the single-key tokens of `bridge.paging`.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_TOKEN_LENGTH = 100
+
+
+def _date_token(direction: str, conversation: Conversation) -> str:
+    micros = (conversation.date_created - _EPOCH) // timedelta(microseconds=1)
+    raw = json.dumps([direction, micros, conversation.id], separators=(",", ":")).encode()
+    return "PD" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _read_date_token(token: str) -> tuple[str, datetime, int]:
+    try:
+        if not token.startswith("PD") or len(token) > _MAX_TOKEN_LENGTH:
+            raise ValueError
+        body = token[2:]
+        direction, micros, row_id = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        if direction not in ("after", "before") or type(micros) is not int or type(row_id) is not int:
+            raise ValueError
+        if not 0 <= row_id < 2**63:  # a forged value must not reach the database
+            raise ValueError
+        return direction, _EPOCH + timedelta(microseconds=micros), row_id
+    except (ValueError, TypeError, OverflowError, binascii.Error):
+        raise invalid("Invalid PageToken") from None
+
+
+def page_newest_first(session: Session, query: Select[tuple[Conversation]], request: PageRequest) -> Page[Conversation]:
+    """One page of `query` sorted by creation date, newest first (ties: newest row first)."""
+    position = None if request.token is None else _read_date_token(request.token)
+    forward = position is None or position[0] == "after"
+    if position is not None:
+        _, created, row_id = position
+        if forward:  # older than the position
+            query = query.where(
+                or_(
+                    Conversation.date_created < created,
+                    and_(Conversation.date_created == created, Conversation.id < row_id),
+                )
+            )
+        else:
+            query = query.where(
+                or_(
+                    Conversation.date_created > created,
+                    and_(Conversation.date_created == created, Conversation.id > row_id),
+                )
+            )
+    order = (
+        (Conversation.date_created.desc(), Conversation.id.desc())
+        if forward
+        else (Conversation.date_created.asc(), Conversation.id.asc())
+    )
+    rows = list(session.scalars(query.order_by(*order).limit(request.page_size + 1)).unique())
+    more = len(rows) > request.page_size
+    rows = rows[: request.page_size]
+    if not forward:
+        rows.reverse()
+    if not rows:
+        return Page([], None, None)
+    has_next = more if forward else True
+    has_previous = (position is not None) if forward else more
+    return Page(
+        rows,
+        _date_token("after", rows[-1]) if has_next else None,
+        _date_token("before", rows[0]) if has_previous else None,
+    )

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bridge import errors
+from bridge import delivery, errors
 from bridge.conversations import ACTIVE, CLOSED, INACTIVE, schedule_timers
 from bridge.errors import invalid, not_found
 from bridge.models import Conversation, Delivery, Message, Participant
@@ -18,6 +18,7 @@ from bridge.timeutil import utcnow
 from bridge.validation import MESSAGE_ATTRIBUTES_LIMIT, MESSAGE_BODY_LIMIT, UNSET, attributes, text
 
 SYSTEM_AUTHOR = "system"
+MAX_INDEX = 2**31 - 1  # message indexes (and read horizons) live in 32-bit integer columns
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class NewMessage:
     source: str = "api"
     carrier_message_sid: str | None = None
     participant: Participant | None = None
+    inbound_media: list[dict[str, object]] | None = None  # the carrier's media URLs, until stored
 
 
 def _validated(new: NewMessage) -> NewMessage:
@@ -46,7 +48,7 @@ def _validated(new: NewMessage) -> NewMessage:
             json.loads(new.content_variables)
         except ValueError:
             raise invalid("ContentVariables must be valid JSON") from None
-    if not (new.body or new.media or new.content_sid):
+    if not (new.body or new.media or new.inbound_media or new.content_sid):
         raise invalid("A message needs a Body, a MediaSid or a ContentSid")
     if new.subject is not None:
         text(new.subject, "Subject", 256)
@@ -106,6 +108,7 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
         subject=new.subject,
         source=new.source,
         carrier_message_sid=new.carrier_message_sid,
+        inbound_media=new.inbound_media,
         date_created=new.date_created or now,
         date_updated=new.date_updated or new.date_created or now,
     )
@@ -115,13 +118,15 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
     schedule_timers(conversation, now)
     conversation.date_updated = now
     session.flush()
+    # In the message's transaction: the rows are the outbox, committed before any worker hears of them.
+    delivery.plan_deliveries(session, message, participant)
     return message
 
 
 def find_message(session: Session, conversation: Conversation, sid_or_index: str) -> Message:
     if is_sid(sid_or_index, "IM"):
         condition = Message.sid == sid_or_index
-    elif sid_or_index.isdigit():
+    elif sid_or_index.isascii() and sid_or_index.isdigit() and int(sid_or_index) <= MAX_INDEX:
         condition = Message.index == int(sid_or_index)
     else:
         raise not_found(f"Message {sid_or_index} not found")
@@ -144,6 +149,13 @@ def update_message(
 ) -> Message:
     if isinstance(author, str):
         message.author = text(author, "Author", 256) or SYSTEM_AUTHOR
+        # The message follows its new author: their participant, or none for system or a stranger.
+        participant = (
+            _author_participant(session, message.conversation, message.author)
+            if message.author != SYSTEM_AUTHOR
+            else None
+        )
+        message.participant_sid = participant.sid if participant else None
     if isinstance(body, str):
         message.body = text(body, "Body", MESSAGE_BODY_LIMIT)
     if isinstance(attributes_json, str):

@@ -12,9 +12,10 @@ from bridge.addresses import AddressError, parse_address, region_of
 from bridge.errors import BridgeError, invalid, not_found
 from bridge.models import AccountConfiguration, MessagingService, Sender
 from bridge.sids import is_sid, new_sid
-from bridge.validation import text
+from bridge.validation import text, url
 
 SENDER_EXISTS = 21710  # Twilio: "Phone Number is already in the Messaging Service"
+SENDER_IN_OTHER_POOL = 21712  # Twilio: "Phone Number is associated with another Messaging Service"
 
 # Request parameter -> column, with how to read it. Booleans arrive already parsed by the edge.
 SETTINGS: dict[str, str] = {
@@ -36,10 +37,17 @@ SETTINGS: dict[str, str] = {
     "UseInboundWebhookOnNumber": "use_inbound_webhook_on_number",
 }
 METHODS = ("GET", "POST")
+URL_COLUMNS = ("inbound_request_url", "fallback_url", "status_callback")
+# Twilio's documented values; anything else would also overflow the 64-character column.
+USECASES = ("notifications", "marketing", "verification", "discussion", "poll", "undeclared")
 
 
 def _apply(service: MessagingService, changes: dict[str, Any]) -> None:
     for column, value in changes.items():
+        if column in URL_COLUMNS:
+            value = url(value, column) if value else None  # sent empty: cleared
+        if column == "usecase" and value not in USECASES:
+            raise invalid(f"Usecase must be one of {', '.join(USECASES)}")
         if column == "friendly_name":
             if not value:
                 raise invalid("FriendlyName is required")
@@ -71,7 +79,9 @@ def update_messaging_service(session: Session, service: MessagingService, change
 
 
 def find_messaging_service(session: Session, sid: str) -> MessagingService:
-    service = session.scalar(select(MessagingService).where(MessagingService.sid == sid))
+    # Only an MG SID names a service; checking first also keeps path junk (NUL) off the database.
+    query = select(MessagingService).where(MessagingService.sid == sid)
+    service = session.scalar(query) if is_sid(sid, "MG") else None
     if service is None:
         raise not_found(f"Messaging Service {sid} not found")
     return service
@@ -80,9 +90,7 @@ def find_messaging_service(session: Session, sid: str) -> MessagingService:
 def delete_messaging_service(session: Session, service: MessagingService) -> None:
     config = session.get(AccountConfiguration, 1)
     if config is not None and config.default_messaging_service_id == service.id:
-        raise invalid(
-            "The account's default Messaging Service cannot be deleted; choose another default first"
-        )
+        raise invalid("The account's default Messaging Service cannot be deleted; choose another default first")
     session.delete(service)
     session.flush()
 
@@ -105,8 +113,11 @@ def add_sender(session: Session, service: MessagingService, raw_address: str) ->
             session.add(sender)
             session.flush()
     except IntegrityError:
+        holder = session.scalar(select(Sender.messaging_service_id).where(Sender.address == str(address)))
+        if holder == service.id:
+            raise BridgeError(SENDER_EXISTS, f"{address} is already in this Messaging Service", 409) from None
         raise BridgeError(
-            SENDER_EXISTS, f"{address} is already a sender of a Messaging Service", 409
+            SENDER_IN_OTHER_POOL, f"{address} is associated with another Messaging Service", 409
         ) from None
     return sender
 
@@ -131,9 +142,7 @@ def remove_sender(session: Session, sender: Sender) -> None:
 
 
 def sender_in_pool(session: Session, service: MessagingService, address: str) -> Sender | None:
-    return session.scalar(
-        select(Sender).where(Sender.messaging_service_id == service.id, Sender.address == address)
-    )
+    return session.scalar(select(Sender).where(Sender.messaging_service_id == service.id, Sender.address == address))
 
 
 def messaging_services_query() -> Select[tuple[MessagingService]]:

@@ -74,9 +74,7 @@ class AccountConfiguration(Base):
 
     __tablename__ = "account_configuration"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    default_chat_service_id: Mapped[int | None] = mapped_column(
-        Id, ForeignKey("services.id", ondelete="SET NULL")
-    )
+    default_chat_service_id: Mapped[int | None] = mapped_column(Id, ForeignKey("services.id", ondelete="SET NULL"))
     default_messaging_service_id: Mapped[int | None] = mapped_column(
         Id, ForeignKey("messaging_services.id", ondelete="SET NULL")
     )
@@ -273,9 +271,7 @@ class Delivery(Base, Timestamps):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sid: Mapped[str] = mapped_column(String(34), unique=True)
     message_id: Mapped[int] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"), index=True)
-    conversation_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
-    )
+    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     participant_id: Mapped[int | None] = mapped_column(Id, ForeignKey("participants.id", ondelete="SET NULL"))
     participant_sid: Mapped[str] = mapped_column(String(34))
     status: Mapped[str] = mapped_column(String(16), default="pending")

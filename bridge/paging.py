@@ -39,16 +39,26 @@ def encode_token(direction: str, key: Any) -> str:
     return "PT" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_token(token: str) -> tuple[str, Any]:
+# Keys are BIGINT primary keys; a position outside that range cannot be compared with them.
+KEY_MIN, KEY_MAX = -(2**63), 2**63 - 1
+# The longest token the bridge issues is under 50 characters; anything far longer is not one of ours
+# (and a long enough nest of brackets would exhaust the JSON parser's recursion).
+MAX_TOKEN_LENGTH = 100
+
+
+def decode_token(token: str) -> tuple[str, int]:
     try:
-        if not token.startswith("PT"):
+        if not token.startswith("PT") or len(token) > MAX_TOKEN_LENGTH:
             raise ValueError
         body = token[2:]
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
         direction, key = json.loads(raw)
-        if direction not in ("after", "before") or not isinstance(key, int) or isinstance(key, bool):
+        if direction not in ("after", "before") or type(key) is not int or not KEY_MIN <= key <= KEY_MAX:
             raise ValueError
-    except (ValueError, binascii.Error, TypeError, UnicodeDecodeError):
+        # Only the exact form encode_token writes: no other encodings (json.loads reads UTF-16 too) or padding.
+        if encode_token(direction, key) != token:
+            raise ValueError
+    except (ValueError, binascii.Error, TypeError):
         raise invalid("Invalid PageToken") from None
     return direction, key
 

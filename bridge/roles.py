@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from bridge import errors
 from bridge.errors import BridgeError, invalid, not_found
 from bridge.models import ConversationService, Participant, Role, User
-from bridge.sids import new_sid
+from bridge.sids import is_sid, new_sid
 
 SERVICE = "service"
 CONVERSATION = "conversation"
@@ -156,8 +156,15 @@ def update_role(session: Session, role: Role, permissions: list[str]) -> Role:
     return role
 
 
+def _role(session: Session, service: ConversationService, sid: str) -> Role | None:
+    # Only an RL SID names a role; checking first also keeps path junk (NUL) off the database.
+    if not is_sid(sid, "RL"):
+        return None
+    return session.scalar(select(Role).where(Role.service_id == service.id, Role.sid == sid))
+
+
 def find_role(session: Session, service: ConversationService, sid: str) -> Role:
-    role = session.scalar(select(Role).where(Role.service_id == service.id, Role.sid == sid))
+    role = _role(session, service, sid)
     if role is None:
         raise not_found(f"Role {sid} not found", errors.ROLE_NOT_FOUND)
     return role
@@ -165,7 +172,7 @@ def find_role(session: Session, service: ConversationService, sid: str) -> Role:
 
 def require_role(session: Session, service: ConversationService, sid: str, role_type: str) -> Role:
     """A role given as a parameter (`RoleSid`): it must exist in the service and have the right scope."""
-    role = session.scalar(select(Role).where(Role.service_id == service.id, Role.sid == sid))
+    role = _role(session, service, sid)
     if role is None:
         raise invalid(f"Role {sid} not found", errors.ROLE_NOT_FOUND)
     if role.type != role_type:
@@ -182,12 +189,8 @@ def delete_role(session: Session, service: ConversationService, role: Role) -> N
     if role.sid in defaults:
         raise BridgeError(errors.INVALID_PARAMETER, "A default role of the service cannot be deleted", 400)
     in_use = session.scalar(
-        select(Participant.id)
-        .where(Participant.service_id == service.id, Participant.role_sid == role.sid)
-        .limit(1)
-    ) or session.scalar(
-        select(User.id).where(User.service_id == service.id, User.role_sid == role.sid).limit(1)
-    )
+        select(Participant.id).where(Participant.service_id == service.id, Participant.role_sid == role.sid).limit(1)
+    ) or session.scalar(select(User.id).where(User.service_id == service.id, User.role_sid == role.sid).limit(1))
     if in_use:
         raise BridgeError(errors.INVALID_PARAMETER, "The role is assigned to users or participants", 400)
     session.delete(role)

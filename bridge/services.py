@@ -7,8 +7,8 @@ from sqlalchemy.orm import Session
 
 from bridge import roles
 from bridge.errors import invalid, not_found
-from bridge.models import AccountConfiguration, ConversationService
-from bridge.sids import new_sid
+from bridge.models import AccountConfiguration, AddressConfiguration, ConversationService
+from bridge.sids import is_sid, new_sid
 from bridge.validation import UNSET, text
 
 
@@ -30,7 +30,9 @@ def create_service(session: Session, friendly_name: str) -> ConversationService:
 
 
 def find_service(session: Session, sid: str) -> ConversationService:
-    service = session.scalar(select(ConversationService).where(ConversationService.sid == sid))
+    # Anything but an IS SID names no service; checking first also keeps path junk (NUL) off the database.
+    query = select(ConversationService).where(ConversationService.sid == sid)
+    service = session.scalar(query) if is_sid(sid, "IS") else None
     if service is None:
         raise not_found(f"Conversation Service {sid} not found")
     return service
@@ -40,11 +42,19 @@ def delete_service(session: Session, service: ConversationService) -> None:
     """Deletes the service and, through the database's cascades, everything in it."""
     config = session.get(AccountConfiguration, 1)
     if config is not None and config.default_chat_service_id == service.id:
-        raise invalid(
-            "The account's default Conversation Service cannot be deleted; choose another default first"
-        )
+        raise invalid("The account's default Conversation Service cannot be deleted; choose another default first")
+    _stop_autocreation_into(session, service)
     session.delete(service)
     session.flush()
+
+
+def _stop_autocreation_into(session: Session, service: ConversationService) -> None:
+    """Address configurations that autocreate into the service stop doing so (chosen: no silent fallback
+    into another service); the dangling SID goes too, so later updates of them still validate."""
+    named = AddressConfiguration.auto_creation["conversation_service_sid"].as_string() == service.sid
+    for found in session.scalars(select(AddressConfiguration).where(named)):
+        kept = {key: value for key, value in found.auto_creation.items() if key != "conversation_service_sid"}
+        found.auto_creation = {**kept, "enabled": False}
 
 
 def update_service_configuration(

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
+# ASCII digits only: `\d` would also take other scripts' digits (`PT٣M`), which no client sends.
 _DURATION = re.compile(
-    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+    r"P(?:(?P<days>[0-9]+)D)?(?:T(?:(?P<hours>[0-9]+)H)?(?:(?P<minutes>[0-9]+)M)?(?:(?P<seconds>[0-9]+)S)?)?"
 )
 
 
@@ -37,8 +38,13 @@ def parse_datetime(raw: str) -> datetime:
 
 def parse_duration(raw: str) -> timedelta:
     """ISO-8601 durations as Twilio's timers use them (`PT1M`, `PT10M`, `P1DT2H`)."""
-    match = _DURATION.match(raw.strip().upper())
-    if not match or raw.strip().upper() in ("P", "PT") or raw.strip().upper().endswith("T"):
+    text = raw.strip()
+    # Checked before upper(), which maps some non-ASCII letters onto designators (U+017F -> "S").
+    match = _DURATION.fullmatch(text.upper()) if text.isascii() else None
+    if not match or text.upper() in ("P", "PT") or text.upper().endswith("T"):
         raise ValueError(f"not an ISO-8601 duration: {raw!r}")
     parts = {name: int(value) for name, value in match.groupdict().items() if value}
-    return timedelta(**parts)
+    try:
+        return timedelta(**parts)
+    except OverflowError:
+        raise ValueError(f"duration out of range: {raw!r}") from None

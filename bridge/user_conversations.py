@@ -22,9 +22,7 @@ def find_participation(
 ) -> Participant:
     conversation = find_conversation(session, service, conversation_ref)
     found = session.scalar(
-        select(Participant).where(
-            Participant.conversation_id == conversation.id, Participant.identity == user.identity
-        )
+        select(Participant).where(Participant.conversation_id == conversation.id, Participant.identity == user.identity)
     )
     if found is None:
         raise not_found(f"User {user.identity} is not a participant of conversation {conversation.sid}")

@@ -57,9 +57,7 @@ def ensure_user(session: Session, service: ConversationService, identity: str) -
         return create_user(session, service, identity)
     except errors.BridgeError:
         # Another request created it between our read and our insert.
-        existing = session.scalar(
-            select(User).where(User.service_id == service.id, User.identity == identity)
-        )
+        existing = session.scalar(select(User).where(User.service_id == service.id, User.identity == identity))
         if existing is None:
             raise
         return existing
@@ -67,7 +65,9 @@ def ensure_user(session: Session, service: ConversationService, identity: str) -
 
 def find_user(session: Session, service: ConversationService, sid_or_identity: str) -> User:
     column = User.sid if is_sid(sid_or_identity, "US") else User.identity
-    user = session.scalar(select(User).where(User.service_id == service.id, column == sid_or_identity))
+    # No identity holds a NUL (the edge refuses them), and PostgreSQL would fail on one: answer without asking.
+    query = select(User).where(User.service_id == service.id, column == sid_or_identity)
+    user = None if "\x00" in sid_or_identity else session.scalar(query)
     if user is None:
         raise not_found(f"User {sid_or_identity} not found")
     return user

@@ -6,6 +6,7 @@ import json
 from datetime import timedelta
 from enum import Enum
 from typing import Final
+from urllib.parse import urlsplit
 
 from bridge import errors
 from bridge.errors import invalid
@@ -39,14 +40,30 @@ def attributes(raw: str, limit: int) -> str:
     return raw
 
 
+def url(raw: str, name: str) -> str:
+    """An absolute http(s) URL the bridge will call later: refused now rather than failing then."""
+    try:
+        parts = urlsplit(raw)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise invalid(f"{name} must be an absolute http or https URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in raw):
+        raise invalid(f"{name} must be an absolute http or https URL")
+    return raw
+
+
 def text(raw: str, name: str, limit: int, code: int = errors.INVALID_PARAMETER) -> str:
     if len(raw) > limit:
         raise invalid(f"{name} must be at most {limit} characters", code)
     return raw
 
 
+TIMER_LIMIT = 64  # the width of every timer column
+
+
 def timer(raw: str, name: str, minimum: timedelta) -> str:
     """A timer duration (`PT5M`); Twilio's minimums are one minute (inactive) and ten (closed)."""
+    if len(raw.strip()) > TIMER_LIMIT:
+        raise invalid(f"{name} must be at most {TIMER_LIMIT} characters")
     try:
         value = parse_duration(raw)
     except ValueError:

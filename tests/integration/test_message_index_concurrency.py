@@ -19,8 +19,7 @@ def test_eight_writers_produce_indexes_without_gaps_or_duplicates(live: LiveBrid
         client = bridge_client(live.url, live.account_sid, live.auth_token)
         messages = client.conversations.v1.conversations(conversation.sid).messages
         return [
-            messages.create(author=f"writer-{writer}", body=f"{writer}:{n}").index
-            for n in range(MESSAGES_PER_WRITER)
+            messages.create(author=f"writer-{writer}", body=f"{writer}:{n}").index for n in range(MESSAGES_PER_WRITER)
         ]
 
     with ThreadPoolExecutor(max_workers=WRITERS) as pool:
@@ -30,7 +29,5 @@ def test_eight_writers_produce_indexes_without_gaps_or_duplicates(live: LiveBrid
     assert indexes == list(range(WRITERS * MESSAGES_PER_WRITER))
     for writer in per_writer:
         assert writer == sorted(writer), "one writer's messages must get increasing indexes"
-    stored = [
-        m.index for m in setup.conversations.v1.conversations(conversation.sid).messages.stream(page_size=100)
-    ]
+    stored = [m.index for m in setup.conversations.v1.conversations(conversation.sid).messages.stream(page_size=100)]
     assert stored == list(range(WRITERS * MESSAGES_PER_WRITER))

@@ -45,9 +45,7 @@ class SpecChecker:
         body = b"".join(self.app(environ, capture))
         path = environ.get("PATH_INFO", "")
         if path.startswith(API_PREFIXES):
-            found = violations(
-                environ["REQUEST_METHOD"], path, captured["status"], captured["content_type"], body
-            )
+            found = violations(environ["REQUEST_METHOD"], path, captured["status"], captured["content_type"], body)
             with self.lock:
                 self.checked += 1
                 self.problems.extend(found)

@@ -125,6 +125,11 @@ def find_operation(method: str, path: str) -> Operation | None:
 def violations(method: str, path: str, status: int, content_type: str, body: bytes) -> list[str]:
     """Everything wrong with one response, as readable strings (empty when it conforms)."""
     where = f"{method} {path} -> {status}"
+    operation = find_operation(method, path) if status < 400 else None
+    if status < 400 and operation is None:
+        return [f"{where}: no operation in the spec for this path"]
+    if operation is not None and str(status) not in operation.responses:
+        return [f"{where}: status not among {sorted(operation.responses)} for {operation.operation_id}"]
     if status == 204:
         return [f"{where}: a 204 must have an empty body"] if body.strip() else []
     if not content_type.startswith("application/json"):
@@ -135,14 +140,12 @@ def violations(method: str, path: str, status: int, content_type: str, body: byt
         return [f"{where}: body is not JSON"]
     if status >= 400:
         schema: dict[str, Any] | None = ERROR_SCHEMA
+        if not isinstance(document, dict):
+            return [f"{where}: error body is not a JSON object"]
         if document.get("status") != status:
             return [f"{where}: error body status {document.get('status')} differs from the HTTP status"]
     else:
-        operation = find_operation(method, path)
-        if operation is None:
-            return [f"{where}: no operation in the spec for this path"]
-        if str(status) not in operation.responses:
-            return [f"{where}: status not among {sorted(operation.responses)} for {operation.operation_id}"]
+        assert operation is not None  # checked above
         schema = operation.responses[str(status)]
         if schema is None:
             return []

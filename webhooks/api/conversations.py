@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response
@@ -20,6 +20,7 @@ from webhooks.api.base import (
     envelope,
     list_page,
     ok,
+    page_request,
     params,
     query_params,
     scoped_route,
@@ -81,9 +82,7 @@ def _conversation_fields(form: Params) -> dict[str, Any]:
 
 @scoped_route(blueprint, "/Conversations", methods=["POST"])
 def create_conversation(scope: Scope) -> tuple[Response, int]:
-    conversation = conversations.create_conversation(
-        session(), scope.service, **_conversation_fields(params())
-    )
+    conversation = conversations.create_conversation(session(), scope.service, **_conversation_fields(params()))
     return created(represent(scope, conversation))
 
 
@@ -92,23 +91,27 @@ def list_conversations(scope: Scope) -> Response:
     args = query_params()
     states = conversations.parse_states(args.str("State") or "")
     start, end = _day(args, "StartDate"), _day(args, "EndDate")
-    query = conversations.conversations_query(
-        scope.service, states, start, end + timedelta(days=1) if end else None
-    )
-    # Twilio sorts newest first when a date window is given.
-    newest_first = start is not None or end is not None
-    page, page_req = list_page(query, Conversation.id, descending=newest_first)
+    query = conversations.conversations_query(scope.service, states, start, end + timedelta(days=1) if end else None)
+    if start is not None or end is not None:
+        # Twilio sorts newest first (by creation date) when a date window is given.
+        page_req = page_request()
+        page = conversations.page_newest_first(session(), query, page_req)
+    else:
+        page, page_req = list_page(query, Conversation.id)
     return envelope("conversations", [represent(scope, c) for c in page.items], page, page_req)
 
 
-def _day(args: Params, name: str) -> Any:
+def _day(args: Params, name: str) -> datetime | None:
+    """The start (00:00:00Z) of the day named: both filters select whole days, even when sent with a time
+    (Twilio's docs suggest `T00:00:00Z` for StartDate and `T23:59:59Z` for EndDate)."""
     raw = args.str(name)
     if not raw:
         return None
     try:
-        return parse_datetime(raw if "T" in raw else f"{raw}T00:00:00Z")
+        moment = parse_datetime(raw if "T" in raw else f"{raw}T00:00:00Z")
     except ValueError:
         raise invalid(f"{name} must be a date such as 2024-01-31") from None
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @scoped_route(blueprint, "/Conversations/<sid>", methods=["GET"])
@@ -138,9 +141,7 @@ def update_conversation(scope: Scope, sid: str) -> Response:
 
 @scoped_route(blueprint, "/Conversations/<sid>", methods=["DELETE"])
 def delete_conversation(scope: Scope, sid: str) -> tuple[str, int]:
-    conversations.delete_conversation(
-        session(), conversations.find_conversation(session(), scope.service, sid)
-    )
+    conversations.delete_conversation(session(), conversations.find_conversation(session(), scope.service, sid))
     return deleted()
 
 
@@ -166,9 +167,7 @@ def _participant_specs(raw_values: list[str]) -> list[dict[str, Any]]:
             {
                 "identity": _optional_str(spec.get("identity"), "identity"),
                 "address": _optional_str(binding.get("address"), "messaging_binding.address"),
-                "proxy_address": _optional_str(
-                    binding.get("proxy_address"), "messaging_binding.proxy_address"
-                ),
+                "proxy_address": _optional_str(binding.get("proxy_address"), "messaging_binding.proxy_address"),
                 "projected_address": _optional_str(
                     binding.get("projected_address"), "messaging_binding.projected_address"
                 ),
@@ -198,8 +197,6 @@ def create_conversation_with_participants(scope: Scope) -> tuple[Response, int]:
             participants.add_participant(session(), conversation, **spec)
         except BridgeError as error:
             if error.code == errors.BINDING_IN_USE:
-                raise invalid(
-                    "One or more address pairs already in use", errors.ADDRESS_PAIRS_IN_USE
-                ) from None
+                raise invalid("One or more address pairs already in use", errors.ADDRESS_PAIRS_IN_USE) from None
             raise
     return created(represent(scope, conversation))

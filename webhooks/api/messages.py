@@ -85,9 +85,7 @@ def list_messages(scope: Scope, conversation_sid: str) -> Response:
     order = (query_params().str("Order") or "asc").strip().lower()
     if order not in ("asc", "desc"):
         raise invalid("Order must be asc or desc")
-    page, page_req = list_page(
-        messages.messages_query(conversation), Message.index, descending=order == "desc"
-    )
+    page, page_req = list_page(messages.messages_query(conversation), Message.index, descending=order == "desc")
     summaries = messages.delivery_summaries(session(), [m.id for m in page.items])
     items = [represent(scope, conversation, m, summaries.get(m.id)) for m in page.items]
     return envelope("messages", items, page, page_req)
@@ -124,9 +122,7 @@ def delete_message(scope: Scope, conversation_sid: str, sid: str) -> tuple[str, 
     return deleted()
 
 
-def represent_receipt(
-    scope: Scope, conversation: Conversation, message: Message, receipt: Delivery
-) -> dict[str, Any]:
+def represent_receipt(scope: Scope, conversation: Conversation, message: Message, receipt: Delivery) -> dict[str, Any]:
     return {
         "account_sid": settings().account_sid,
         "chat_service_sid": scope.service_sid,
@@ -151,9 +147,7 @@ def list_receipts(scope: Scope, conversation_sid: str, message_sid: str) -> Resp
     return envelope("delivery_receipts", items, page, page_req)
 
 
-@scoped_route(
-    blueprint, "/Conversations/<conversation_sid>/Messages/<message_sid>/Receipts/<sid>", methods=["GET"]
-)
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Messages/<message_sid>/Receipts/<sid>", methods=["GET"])
 def fetch_receipt(scope: Scope, conversation_sid: str, message_sid: str, sid: str) -> Response:
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
     message = messages.find_message(session(), conversation, message_sid)

@@ -26,7 +26,7 @@ def represent(scope: Scope, participant: Participant, user_sid: str | None) -> d
         "participant_sid": participant.sid,
         "participant_user_sid": user_sid,
         "participant_identity": participant.identity,
-        "participant_messaging_binding": messaging_binding(participant),
+        "participant_messaging_binding": _binding(participant),
         "conversation_sid": conversation.sid,
         "conversation_unique_name": conversation.unique_name,
         "conversation_friendly_name": conversation.friendly_name,
@@ -41,6 +41,15 @@ def represent(scope: Scope, participant: Participant, user_sid: str | None) -> d
             "conversation": scope.url(f"/Conversations/{conversation.sid}"),
         },
     }
+
+
+def _binding(participant: Participant) -> dict[str, Any] | None:
+    """The participant's binding in this resource's wider shape: Twilio adds `level`, `name` and
+    `projected_address` (null for SMS and WhatsApp)."""
+    binding = messaging_binding(participant)
+    if binding is None:
+        return None
+    return {**binding, "level": None, "name": None, "projected_address": None}
 
 
 @scoped_route(blueprint, "/ParticipantConversations", methods=["GET"])

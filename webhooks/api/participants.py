@@ -8,6 +8,7 @@ from flask import Blueprint, Response
 
 from bridge import conversations, participants
 from bridge.addresses import CHAT
+from bridge.messages import MAX_INDEX
 from bridge.models import Conversation, Participant
 from bridge.timeutil import iso
 from webhooks.api.base import (
@@ -23,7 +24,7 @@ from webhooks.api.base import (
     session,
     settings,
 )
-from webhooks.forms import optional
+from webhooks.forms import Params, optional
 
 blueprint = Blueprint("participants", __name__)
 
@@ -36,6 +37,13 @@ def messaging_binding(participant: Participant) -> dict[str, Any] | None:
         "address": participant.address,
         "proxy_address": participant.proxy_address,
     }
+
+
+def last_read_index(form: Params) -> int | object | None:
+    """`LastReadMessageIndex`: an index, None when sent empty (the horizon is cleared), UNSET when not sent."""
+    if form.str("LastReadMessageIndex") == "":
+        return None
+    return form.int("LastReadMessageIndex", minimum=0, maximum=MAX_INDEX)
 
 
 def represent(scope: Scope, conversation: Conversation, participant: Participant) -> dict[str, Any]:
@@ -92,7 +100,6 @@ def update_participant(scope: Scope, conversation_sid: str, sid: str) -> Respons
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
     participant = participants.find_participant(session(), conversation, sid)
-    raw_index = form.str("LastReadMessageIndex")
     participants.update_participant(
         session(),
         participant,
@@ -101,7 +108,7 @@ def update_participant(scope: Scope, conversation_sid: str, sid: str) -> Respons
         proxy_address=form.given("MessagingBinding.ProxyAddress"),
         identity=form.given("Identity"),
         projected_address=form.given("MessagingBinding.ProjectedAddress"),
-        last_read_message_index=None if raw_index == "" else form.int("LastReadMessageIndex", minimum=0),
+        last_read_message_index=last_read_index(form),
         last_read_timestamp=form.datetime("LastReadTimestamp"),
         date_created=form.datetime("DateCreated"),
         date_updated=form.datetime("DateUpdated"),

@@ -64,9 +64,7 @@ def fetch_role(scope: Scope, sid: str) -> Response:
 
 @scoped_route(blueprint, "/Roles/<sid>", methods=["POST"])
 def update_role(scope: Scope, sid: str) -> Response:
-    role = roles.update_role(
-        session(), roles.find_role(session(), scope.service, sid), params().list("Permission")
-    )
+    role = roles.update_role(session(), roles.find_role(session(), scope.service, sid), params().list("Permission"))
     return ok(represent(scope, role))
 
 

@@ -21,6 +21,7 @@ from webhooks.api.base import (
     settings,
 )
 from webhooks.api.conversations import timers_of
+from webhooks.api.participants import last_read_index
 
 blueprint = Blueprint("user_conversations", __name__)
 
@@ -74,12 +75,11 @@ def update_user_conversation(scope: Scope, user_sid: str, conversation_sid: str)
     form = params()
     user = users.find_user(session(), scope.service, user_sid)
     participant = user_conversations.find_participation(session(), scope.service, user, conversation_sid)
-    raw_index = form.str("LastReadMessageIndex")
     user_conversations.update_participation(
         session(),
         participant,
         notification_level=form.given("NotificationLevel"),
-        last_read_message_index=None if raw_index == "" else form.int("LastReadMessageIndex", minimum=0),
+        last_read_message_index=last_read_index(form),
         last_read_timestamp=form.datetime("LastReadTimestamp"),
     )
     unread = user_conversations.unread_counts(session(), [participant])
