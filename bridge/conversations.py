@@ -15,7 +15,7 @@ from bridge import accounts, errors
 from bridge.errors import BridgeError, conflict, invalid, not_found
 from bridge.messaging_services import find_messaging_service
 from bridge.models import Conversation, ConversationService, MessagingService, Participant
-from bridge.paging import Page, PageRequest
+from bridge.paging import Page, PageRequest, fetch_page
 from bridge.sids import is_sid, new_sid
 from bridge.timeutil import parse_duration, utcnow
 from bridge.validation import (
@@ -293,17 +293,11 @@ def page_newest_first(session: Session, query: Select[tuple[Conversation]], requ
         if forward
         else (Conversation.date_created.asc(), Conversation.id.asc())
     )
-    rows = list(session.scalars(query.order_by(*order).limit(request.page_size + 1)).unique())
-    more = len(rows) > request.page_size
-    rows = rows[: request.page_size]
-    if not forward:
-        rows.reverse()
-    if not rows:
-        return Page([], None, None)
-    has_next = more if forward else True
-    has_previous = (position is not None) if forward else more
-    return Page(
-        rows,
-        _date_token("after", rows[-1]) if has_next else None,
-        _date_token("before", rows[0]) if has_previous else None,
+    return fetch_page(
+        session,
+        query.order_by(*order),
+        request.page_size,
+        forward=forward,
+        resumed=position is not None,
+        token_for=_date_token,
     )

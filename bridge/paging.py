@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -77,19 +78,39 @@ def paginate(
     walk_descending = descending if forward else not descending
     if position is not None:
         query = query.where(key < position if walk_descending else key > position)
-    query = query.order_by(key.desc() if walk_descending else key.asc()).limit(request.page_size + 1)
-    rows = list(session.scalars(query).unique())
-    more = len(rows) > request.page_size
-    rows = rows[: request.page_size]
+    ordered = query.order_by(key.desc() if walk_descending else key.asc())
+    return fetch_page(
+        session,
+        ordered,
+        request.page_size,
+        forward=forward,
+        resumed=position is not None,
+        token_for=lambda direction, row: encode_token(direction, getattr(row, key.key)),
+    )
+
+
+def fetch_page(
+    session: Session,
+    ordered: Select[Any],
+    page_size: int,
+    *,
+    forward: bool,
+    resumed: bool,
+    token_for: Callable[[str, Any], str],
+) -> Page[Any]:
+    """Reads one page from a query already filtered past the position and ordered in walking direction
+    (one row more than a page, to learn whether there is another), and writes the tokens around it."""
+    rows = list(session.scalars(ordered.limit(page_size + 1)).unique())
+    more = len(rows) > page_size
+    rows = rows[:page_size]
     if not forward:
         rows.reverse()
     if not rows:
         return Page([], None, None)
-    first_key, last_key = getattr(rows[0], key.key), getattr(rows[-1], key.key)
     has_next = more if forward else True
-    has_previous = (position is not None) if forward else more
+    has_previous = resumed if forward else more
     return Page(
         rows,
-        encode_token("after", last_key) if has_next else None,
-        encode_token("before", first_key) if has_previous else None,
+        token_for("after", rows[-1]) if has_next else None,
+        token_for("before", rows[0]) if has_previous else None,
     )
