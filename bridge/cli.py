@@ -7,12 +7,8 @@ embedded default (SQLite and an embedded Redis) or on the servers the environmen
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -25,6 +21,7 @@ from bridge.config import Settings
 from bridge.db import Database
 from bridge.embedded import socket_url, start_embedded_redis
 from bridge.migrate import upgrade
+from bridge.supervisor import Supervisor
 
 
 def web_command(bind: str | None = None) -> list[str]:
@@ -92,7 +89,7 @@ def run(host: str, concurrency: int) -> None:
         "worker": worker_command(concurrency),
         "beat": beat_command(settings.instance_dir / "celerybeat-schedule"),
     }
-    _supervise(commands, env)
+    sys.exit(Supervisor(commands, env, say=lambda line: click.echo(line, err=True)).run())
 
 
 def _announce(settings: Settings, embedded_redis: bool) -> None:
@@ -104,40 +101,6 @@ def _announce(settings: Settings, embedded_redis: bool) -> None:
     if not os.environ.get("BRIDGE_AUTH_TOKEN"):
         click.echo(f"  auth token:  {settings.auth_token}")
     click.echo(f"  try: curl -u {settings.account_sid}:<auth token> {settings.public_base_url}/v1/Services")
-
-
-def _supervise(commands: dict[str, Sequence[str]], env: dict[str, str]) -> None:
-    """Starts every command; when one exits or Ctrl-C arrives, stops the rest and exits."""
-    children = {name: subprocess.Popen(list(command), env=env) for name, command in commands.items()}
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    try:
-        while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    click.echo(f"{name} exited with status {child.returncode}; stopping the others", err=True)
-                    exit_code = child.returncode or 1
-                    stopping = True
-                    break
-            time.sleep(0.2)
-    finally:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for child in children.values():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-    sys.exit(exit_code)
 
 
 @main.command()

@@ -128,8 +128,9 @@ def test_redis_down_while_webhooks_arrive_then_back(
     stack.start_worker("worker")
     stack.start_beat()
     before = 20
+    fake_carrier.send_delay = 0.05  # sends are still in flight (unacknowledged tasks) when Redis goes
     assert post_many(fake_carrier, stack.url, sender_pool["sms"], before, "before") == [200] * before
-    eventually(lambda: len(fake_carrier.snapshot()) >= before * 2, timeout=60)
+    eventually(lambda: len(fake_carrier.snapshot()) >= 5, timeout=60)
 
     private_redis.stop()
     during = 60
@@ -141,6 +142,10 @@ def test_redis_down_while_webhooks_arrive_then_back(
     private_redis.start()  # empty: every task published before the outage is gone too
 
     eventually(lambda: finished(live) and len(fake_carrier.snapshot()) >= (before + during) * 2, timeout=120)
-    _expected, lost, duplicates = report("Redis outage", fake_carrier, before + during, 2)
+    # A worker may die when its broker vanishes (a kombu bug while restoring unacknowledged messages); the
+    # platform starts it again, as the watchdog does here. The count is reported, not hidden.
+    _expected, lost, duplicates = report(
+        f"Redis outage (worker restarts: {stack.crashes['worker']})", fake_carrier, before + during, 2
+    )
     assert lost == 0
     assert duplicates == 0

@@ -7,7 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,14 +61,24 @@ class RedisServer:
 
 @dataclass
 class Stack:
-    """Web, workers and beat as subprocesses sharing one environment (database, broker, carrier)."""
+    """Web, workers and beat as subprocesses sharing one environment (database, broker, carrier).
+
+    Like the platform that runs the Procfile, a watchdog starts again any process that exits on its own
+    (and counts it in `crashes`); `kill()` is the test's own doing and is not restarted.
+    """
 
     environment: dict[str, str]
     workdir: Path
     web_port: int = field(default_factory=free_port)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    crashes: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, name="stack-watchdog", daemon=True)
+        self._watchdog.start()
         self.environment = {
             **os.environ,
             **self.environment,
@@ -82,8 +94,18 @@ class Stack:
     def _spawn(self, name: str, command: list[str]) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"{name}.log").open("ab")
         process = subprocess.Popen(command, env=self.environment, stdout=log, stderr=subprocess.STDOUT)
-        self.processes[name] = process
+        with self._lock:
+            self.processes[name] = process
+            self.commands[name] = command
         return process
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.2):
+            with self._lock:
+                exited = [name for name, process in self.processes.items() if process.poll() is not None]
+            for name in exited:
+                self.crashes[name] += 1
+                self._spawn(name, self.commands[name])
 
     def start_web(self, workers: int = 2) -> None:
         self._spawn(
@@ -123,12 +145,15 @@ class Stack:
 
     def kill(self, name: str) -> None:
         """SIGKILL: no warning, no cleanup, as when a machine dies."""
-        process = self.processes.pop(name)
+        with self._lock:
+            process = self.processes.pop(name)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
 
     def stop(self) -> None:
+        self._stopping.set()
+        self._watchdog.join(timeout=5)
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
