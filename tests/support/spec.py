@@ -17,6 +17,7 @@ from typing import Any
 
 import jsonschema
 
+from tests.support.media_schemas import BINARY_BODY, MEDIA_OPERATIONS
 from tests.support.messaging_schemas import MESSAGING_OPERATIONS
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "bridge" / "openapi" / "twilio_conversations_v1.json"
@@ -110,7 +111,7 @@ def operations() -> list[Operation]:
                 content = (response or {}).get("content", {}).get("application/json")
                 responses[status] = _to_json_schema(content["schema"], components) if content else None
             found.append(Operation(method.upper(), template, op["operationId"], pattern, literals, responses))
-    for method, template, operation_id, responses in MESSAGING_OPERATIONS:
+    for method, template, operation_id, responses in (*MESSAGING_OPERATIONS, *MEDIA_OPERATIONS):
         pattern, literals = _compile(template)
         found.append(Operation(method, template, operation_id, pattern, literals, copy.deepcopy(responses)))
     return found
@@ -132,6 +133,8 @@ def violations(method: str, path: str, status: int, content_type: str, body: byt
         return [f"{where}: status not among {sorted(operation.responses)} for {operation.operation_id}"]
     if status == 204:
         return [f"{where}: a 204 must have an empty body"] if body.strip() else []
+    if operation is not None and operation.responses[str(status)] == BINARY_BODY:  # a file: any type, not JSON
+        return [] if body else [f"{where}: the file's body is empty"]
     if not content_type.startswith("application/json"):
         return [f"{where}: content type {content_type!r} is not JSON"]
     try:

@@ -10,6 +10,7 @@ def blueprints() -> list[Blueprint]:
         address_configurations,
         configuration,
         conversations,
+        media,
         messages,
         messaging,
         participant_conversations,
@@ -34,5 +35,6 @@ def blueprints() -> list[Blueprint]:
             participant_conversations,
             address_configurations,
             messaging,
+            media,  # MCS-like Media, and the public /media/{ME}/{token} content URLs
         )
     ]

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from bridge import conversations, messages
+from bridge import conversations, media, messages
 from bridge.errors import invalid
 from bridge.models import Conversation, Delivery, Message
 from webhooks.api.base import (
@@ -60,8 +60,9 @@ def _one(scope: Scope, conversation: Conversation, message: Message) -> dict[str
 def create_message(scope: Scope, conversation_sid: str) -> tuple[Response, int]:
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
-    if form.str("MediaSid"):
-        raise invalid(f"Media {form.str('MediaSid')} not found")
+    # --- MediaSid (bridge/media.py): uploaded media of this service; ignored with a ContentSid, as in Twilio.
+    media_sids = [] if form.str("ContentSid") else [sid for sid in form.list("MediaSid") if sid]
+    attached = media.media_for_message(session(), scope.service, media_sids) if media_sids else []
     message = messages.append_message(
         session(),
         conversation,
@@ -74,8 +75,11 @@ def create_message(scope: Scope, conversation_sid: str) -> tuple[Response, int]:
             subject=form.str("Subject"),
             date_created=optional(form.datetime("DateCreated")),  # type: ignore[arg-type]
             date_updated=optional(form.datetime("DateUpdated")),  # type: ignore[arg-type]
+            media=media.message_media(attached) or None,
         ),
     )
+    media.attach_to_message(session(), attached, message)
+    # --- end MediaSid
     return created(_one(scope, conversation, message))
 
 
