@@ -52,6 +52,17 @@ class Settings:
     sweep_interval_seconds: float = 5.0
     sweep_grace_seconds: float = 15.0  # how overdue a delivery's task must be before the sweeper re-sends it
     extra: Mapping[str, str] = field(default_factory=dict)
+    # --- media (bridge/media.py, bridge/media_storage.py, bridge/fetch.py) ---
+    media_max_bytes: int = 16 * 1024 * 1024  # largest upload or fetched carrier media
+    fetch_allow_private: bool = False  # let the media fetcher reach private/loopback addresses (tests, on-premises)
+    fetch_timeout: float = 30.0  # seconds for one whole media download, redirects included
+    s3_bucket: str | None = None  # set: media bytes go to this S3-compatible bucket instead of the database
+    s3_endpoint_url: str | None = None  # for S3-compatible services other than AWS (MinIO, R2, ...)
+    s3_region: str | None = None
+    s3_prefix: str = ""  # prepended to every object key
+    s3_access_key_id: str | None = None  # unset: boto3's usual credential chain (instance role, ...)
+    s3_secret_access_key: str | None = field(default=None, repr=False)
+    # --- end media ---
 
     @property
     def database_is_sqlite(self) -> bool:
@@ -91,6 +102,16 @@ class Settings:
             sweep_interval_seconds=_float(env, "BRIDGE_SWEEP_INTERVAL_SECONDS", 5.0),
             sweep_grace_seconds=_float(env, "BRIDGE_SWEEP_GRACE_SECONDS", 15.0),
             extra={k: v for k, v in env.items() if k.startswith(("BRIDGE_", "TWILIO_"))},
+            # --- media ---
+            media_max_bytes=_int(env, "BRIDGE_MEDIA_MAX_BYTES", 16 * 1024 * 1024),
+            fetch_allow_private=_bool(env, "BRIDGE_FETCH_ALLOW_PRIVATE", False),
+            fetch_timeout=_float(env, "BRIDGE_FETCH_TIMEOUT", 30.0),
+            s3_bucket=env.get("BRIDGE_S3_BUCKET") or None,
+            s3_endpoint_url=env.get("BRIDGE_S3_ENDPOINT_URL") or None,
+            s3_region=env.get("BRIDGE_S3_REGION") or None,
+            s3_prefix=env.get("BRIDGE_S3_PREFIX") or "",
+            s3_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
+            s3_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
         )
 
 
@@ -100,6 +121,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return float(_number(env, name, default, float))
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type[int] | type[float]) -> float:

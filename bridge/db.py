@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
-DISPATCH_KEY = "bridge.dispatch"  # session.info key: delivery ids to enqueue once the transaction commits
-Dispatcher = Callable[[list[int]], None]
+DISPATCH_KEY = "bridge.dispatch"  # session.info key: (task, id) pairs to enqueue once the transaction commits
+Dispatcher = Callable[[list[tuple[str, int]]], None]
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -57,9 +57,9 @@ def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
 class Database:
     """One engine and its session factory; web processes and workers each hold one.
 
-    `dispatcher` receives the ids of deliveries a transaction created, after it commits (never before:
-    a worker must find the rows it is told about). It is best effort by design: if it fails, the rows
-    are still there and the sweeper enqueues them.
+    `dispatcher` receives the work a transaction created, as (task, row id) pairs — deliveries to send, media
+    to fetch — after it commits (never before: a worker must find the rows it is told about). It is best
+    effort by design: if it fails, the rows are still there and the sweeper enqueues them.
     """
 
     def __init__(self, database_url: str, dispatcher: Dispatcher | None = None, **engine_kwargs: Any) -> None:
@@ -87,13 +87,13 @@ class Database:
             session.close()
         self._dispatch(committed)
 
-    def _dispatch(self, delivery_ids: list[int] | None) -> None:
-        if not delivery_ids or self.dispatcher is None:
+    def _dispatch(self, work: list[tuple[str, int]] | None) -> None:
+        if not work or self.dispatcher is None:
             return
         try:
-            self.dispatcher(delivery_ids)
+            self.dispatcher(work)
         except Exception:  # the broker is down: the sweeper will find the committed rows
-            log.warning("could not enqueue %d deliveries; the sweeper will retry them", len(delivery_ids))
+            log.warning("could not enqueue %d tasks; the sweeper will enqueue them", len(work))
 
     def dispose(self) -> None:
         self.engine.dispose()

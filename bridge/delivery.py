@@ -16,12 +16,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bridge.addresses import CHAT
 from bridge.db import DISPATCH_KEY
-from bridge.models import Conversation, Delivery, DeliveryAttempt, Message, Participant
+from bridge.delivery_job import DeliveryJob, read_job
+from bridge.models import Delivery, DeliveryAttempt, Media, Message, Participant
 from bridge.sids import new_sid
 from bridge.timeutil import utcnow
 
@@ -64,8 +65,11 @@ def advance(current: str, carrier_status: str) -> str:
     return status
 
 
-def dispatch_after_commit(session: Session, delivery_ids: list[int]) -> None:
-    session.info.setdefault(DISPATCH_KEY, []).extend(delivery_ids)
+DELIVER, FETCH_MEDIA = "deliver", "fetch_media"  # the tasks a transaction can ask for
+
+
+def dispatch_after_commit(session: Session, delivery_ids: list[int], task: str = DELIVER) -> None:
+    session.info.setdefault(DISPATCH_KEY, []).extend((task, row_id) for row_id in delivery_ids)
 
 
 def plan_deliveries(session: Session, message: Message, author: Participant | None) -> list[int]:
@@ -97,24 +101,9 @@ def plan_deliveries(session: Session, message: Message, author: Participant | No
     return ids
 
 
-@dataclass(frozen=True)
-class DeliveryJob:
-    """Everything a worker needs to send one delivery, read while it holds the claim."""
-
-    delivery_id: int
-    delivery_sid: str
-    attempt: int
-    participant_id: int
-    channel: str
-    address: str
-    proxy_address: str
-    message_sid: str
-    conversation_sid: str
-    author: str
-    body: str | None
-    content_sid: str | None
-    content_variables: str | None
-    media: list[dict[str, object]] | None
+def _no_media_being_fetched() -> object:
+    """A message whose inbound media is still being fetched from the carrier waits for it."""
+    return ~exists().where(Media.message_id == Delivery.message_id, Media.status == "pending")
 
 
 def _no_earlier_unfinished() -> object:
@@ -137,6 +126,7 @@ def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetim
             Delivery.next_attempt_at <= now + timedelta(seconds=1),
             Delivery.participant_id.is_not(None),
             _no_earlier_unfinished(),
+            _no_media_being_fetched(),
         )
         .values(
             status=SENDING,
@@ -150,31 +140,7 @@ def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetim
     if claimed is None:
         _fail_if_orphaned(session, delivery_id)
         return None
-    row = session.execute(
-        select(Delivery, Participant, Message, Conversation.sid)
-        .join(Participant, Participant.id == Delivery.participant_id)
-        .join(Message, Message.id == Delivery.message_id)
-        .join(Conversation, Conversation.id == Delivery.conversation_id)
-        .where(Delivery.id == delivery_id)
-    ).one()
-    delivery, participant, message, conversation_sid = row
-    session.refresh(delivery)
-    return DeliveryJob(
-        delivery_id=delivery.id,
-        delivery_sid=delivery.sid,
-        attempt=delivery.attempts,
-        participant_id=participant.id,
-        channel=participant.channel,
-        address=participant.address or "",
-        proxy_address=participant.proxy_address or "",
-        message_sid=message.sid,
-        conversation_sid=conversation_sid,
-        author=message.author,
-        body=message.body,
-        content_sid=message.content_sid,
-        content_variables=message.content_variables,
-        media=message.media,
-    )
+    return read_job(session, delivery_id, now)
 
 
 def _fail_if_orphaned(session: Session, delivery_id: int) -> None:
@@ -216,26 +182,29 @@ def record_attempt(
     )
 
 
-def record_sent(session: Session, job: DeliveryJob, carrier_message_sid: str) -> None:
-    """The carrier accepted it. A status callback may already have moved the row further; keep that."""
-    now = utcnow()
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == job.delivery_id)
-        .values(
-            channel_message_sid=func.coalesce(Delivery.channel_message_sid, carrier_message_sid),
-            lease_until=None,
-            date_updated=now,
-        )
-        .execution_options(synchronize_session=False)
-    )
-    # From pending too: if this worker outlived its lease, the row went back to pending, yet the send happened.
-    session.execute(
-        update(Delivery)
-        .where(Delivery.id == job.delivery_id, Delivery.status.in_(UNFINISHED))
-        .values(status=SENT, error_code=0, error_message=None)
-        .execution_options(synchronize_session=False)
-    )
+def sends_done(session: Session, delivery_id: int) -> int:
+    return session.scalar(select(Delivery.sends_done).where(Delivery.id == delivery_id)) or 0
+
+
+def record_part_sent(session: Session, job: DeliveryJob, carrier_message_sid: str, last: bool) -> None:
+    """The carrier accepted one send of the delivery (most deliveries are one send). After the last one the
+    row is `sent` (unless a status callback has already moved it further), and a callback held for that send
+    is applied."""
+    row = session.scalar(select(Delivery).where(Delivery.id == job.delivery_id).with_for_update())
+    if row is None:
+        return
+    row.channel_message_sid = row.channel_message_sid or carrier_message_sid
+    row.sends_done += 1
+    row.date_updated = utcnow()
+    if last:
+        row.last_part_sid = carrier_message_sid
+        # From pending too: if this worker outlived its lease, the row went back to pending, yet the send happened.
+        if row.status in UNFINISHED:
+            row.status, row.lease_until, row.error_code, row.error_message = SENT, None, 0, None
+        if row.held_sid == carrier_message_sid and row.held_status:
+            _move(row, row.held_status)
+        row.held_sid = row.held_status = None
+    session.flush()
 
 
 def record_retry(session: Session, job: DeliveryJob, code: int, message: str, next_attempt_at: datetime) -> None:
@@ -250,6 +219,18 @@ def record_retry(session: Session, job: DeliveryJob, code: int, message: str, ne
             error_message=message,
             date_updated=utcnow(),
         )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def record_rendering(
+    session: Session, job: DeliveryJob, encoding: str | None, segments: int | None, sends: int
+) -> None:
+    """What the recipient's channel is sent: SMS encoding and segments, and how many carrier sends."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == job.delivery_id)
+        .values(encoding=encoding, segments=segments, sends=sends)
         .execution_options(synchronize_session=False)
     )
 
@@ -302,6 +283,7 @@ def due_heads(session: Session, overdue_by: float, limit: int = 1000) -> list[in
                 Delivery.next_attempt_at <= cutoff,
                 (Delivery.swept_at.is_(None)) | (Delivery.swept_at <= cutoff),
                 _no_earlier_unfinished(),
+                _no_media_being_fetched(),
             )
             .order_by(Delivery.id)
             .limit(limit)
@@ -349,9 +331,13 @@ class StatusUpdate:
 
 def apply_status(session: Session, update_: StatusUpdate) -> bool:
     """A carrier status callback. Moves the delivery forward only; duplicates and late arrivals change nothing.
-    Returns whether anything changed."""
-    status = CARRIER_STATUSES.get(update_.carrier_status.strip().lower())
-    if status is None:
+    Returns whether the status changed.
+
+    A delivery sent as several sends is finished by its last send: progress reported for an earlier send does
+    not mark it sent or delivered while a later part may still be unsent (or failing). A callback that may be
+    for the last send, arriving before the worker recorded that send, is held and applied when it is.
+    Failures of any send are final for the whole delivery."""
+    if CARRIER_STATUSES.get(update_.carrier_status.strip().lower()) is None:
         return False
     if update_.delivery_sid:
         target = Delivery.sid == update_.delivery_sid
@@ -359,24 +345,43 @@ def apply_status(session: Session, update_: StatusUpdate) -> bool:
         target = Delivery.channel_message_sid == update_.carrier_message_sid
     else:
         return False
-    values: dict[str, object] = {"status": status, "date_updated": utcnow(), "lease_until": None}
-    if status in FINAL:
-        values["error_code"] = update_.error_code or 0
-        values["error_message"] = update_.error_message
-    changed = session.execute(
-        update(Delivery)
-        .where(and_(target, Delivery.status.in_(_MAY_FOLLOW[status])))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if update_.carrier_message_sid and update_.delivery_sid:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.sid == update_.delivery_sid, Delivery.channel_message_sid.is_(None))
-            .values(channel_message_sid=update_.carrier_message_sid)
-            .execution_options(synchronize_session=False)
-        )
-    return bool(changed)
+    row = session.scalar(select(Delivery).where(target).with_for_update())
+    if row is None:
+        return False
+    if row.channel_message_sid is None and update_.carrier_message_sid:
+        row.channel_message_sid = update_.carrier_message_sid
+    status = CARRIER_STATUSES[update_.carrier_status.strip().lower()]
+    several = (row.sends or 1) > 1
+    if several and status not in FINAL and update_.carrier_message_sid != row.last_part_sid:
+        if row.last_part_sid is None and update_.carrier_message_sid:
+            _hold(row, update_.carrier_message_sid, update_.carrier_status)
+        session.flush()
+        return False
+    changed = _move(row, update_.carrier_status, update_.error_code, update_.error_message)
+    session.flush()
+    return changed
+
+
+def _move(row: Delivery, carrier_status: str, error_code: int | None = None, error_message: str | None = None) -> bool:
+    following = advance(row.status, carrier_status)
+    if following == row.status:
+        return False
+    row.status = following
+    row.lease_until = None
+    row.date_updated = utcnow()
+    if following in FINAL:
+        row.error_code = error_code or 0
+        row.error_message = error_message
+    return True
+
+
+def _hold(row: Delivery, carrier_message_sid: str, carrier_status: str) -> None:
+    """Keeps the furthest status reported for `carrier_message_sid` until the worker records its last send."""
+    if row.held_sid == carrier_message_sid and row.held_status:
+        held = CARRIER_STATUSES.get(row.held_status, PENDING)
+        if advance(held, carrier_status) == held:
+            return
+    row.held_sid, row.held_status = carrier_message_sid, carrier_status.strip().lower()
 
 
 def cancel_for_participant(session: Session, participant_id: int) -> None:

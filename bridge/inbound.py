@@ -1,8 +1,12 @@
-"""Accepting one inbound carrier message, in one transaction: dedupe, route, append, plan the deliveries.
+"""Accepting one inbound carrier message, in one transaction: dedupe, keywords, route, append, plan deliveries.
 
 Routing key: the pair (To, From) = (proxy address, address) of a binding in a non-closed conversation.
 An unbound pair autocreates a conversation when the Address Configuration of `To` says so; otherwise the
 message is kept as unrouted for admins. Either way the carrier gets its 200: nothing it sent is dropped.
+
+Keywords: a message that is exactly STOP (or another opt-out word) records an opt-out for the pair, START
+lifts it, HELP gets the messaging service's help text back (when it has one). Whether the keyword itself
+joins the conversation is the service's `keyword_messages_visible` setting.
 """
 
 from __future__ import annotations
@@ -13,12 +17,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bridge import accounts, address_configurations, conversations, participants, services
+from bridge import (
+    accounts,
+    address_configurations,
+    conversations,
+    delivery,
+    media,
+    opt_outs,
+    participants,
+    services,
+)
 from bridge.addresses import Address, parse_address
 from bridge.messages import NewMessage, append_message
-from bridge.models import Message, Participant, Sender, UnroutedMessage
+from bridge.models import Delivery, Message, Participant, Sender, UnroutedMessage
+from bridge.sids import new_sid
+from bridge.timeutil import utcnow
 
-DELIVERED, DUPLICATE, AUTOCREATED, UNROUTED = "routed", "duplicate", "autocreated", "unrouted"
+ROUTED, DUPLICATE, AUTOCREATED, UNROUTED, KEYWORD = "routed", "duplicate", "autocreated", "unrouted", "keyword"
 
 
 @dataclass(frozen=True)
@@ -43,6 +58,7 @@ class InboundResult:
     outcome: str
     message_sid: str | None = None
     conversation_sid: str | None = None
+    keyword: str | None = None
 
 
 def parse_pair(inbound: InboundMessage) -> tuple[Address, Address]:
@@ -71,28 +87,75 @@ def accept_inbound(session: Session, inbound: InboundMessage) -> InboundResult:
     person, proxy = parse_pair(inbound)
     if is_duplicate(session, inbound.carrier_message_sid):
         return InboundResult(DUPLICATE)
-    outcome = DELIVERED
+    keyword = opt_outs.classify(inbound.body) if not inbound.media else None
+    if keyword is not None:
+        _apply_keyword(session, keyword[0], keyword[1], person, proxy)
+    outcome = ROUTED
     participant = bound_participant(session, person, proxy)
     if participant is None:
-        participant = _autocreate(session, person, proxy)
+        participant = _autocreate(session, person, proxy) if keyword is None else None
         if participant is None:
-            _record_unrouted(session, inbound, person, proxy)
-            return InboundResult(UNROUTED)
+            _keep_out_of_conversations(session, inbound, person, proxy, UNROUTED)
+            return InboundResult(UNROUTED, keyword=keyword[1] if keyword else None)
         outcome = AUTOCREATED
+    participant.last_inbound_at = utcnow()  # opens (or keeps open) the WhatsApp customer-service window
     conversation = participant.conversation
+    if keyword is not None:
+        if keyword[0] == opt_outs.HELP:
+            _reply_with_help(session, participant, proxy)
+        if not conversation.service.keyword_messages_visible:
+            _keep_out_of_conversations(session, inbound, person, proxy, KEYWORD)
+            return InboundResult(KEYWORD, conversation_sid=conversation.sid, keyword=keyword[1])
+    pending = [
+        media.add_pending_inbound(session, conversation.service, None, item.url, item.content_type)
+        for item in inbound.media
+    ]
     message = append_message(
         session,
         conversation,
         NewMessage(
             author=str(person),
             body=inbound.body,
+            media=[media.describe(row) for row in pending] or None,
             source=person.channel,
             carrier_message_sid=inbound.carrier_message_sid,
             participant=participant,
-            inbound_media=[{"url": m.url, "content_type": m.content_type} for m in inbound.media] or None,
         ),
     )
-    return InboundResult(outcome, message.sid, conversation.sid)
+    for row in pending:
+        row.message_id = message.id
+    session.flush()
+    delivery.dispatch_after_commit(session, [row.id for row in pending], delivery.FETCH_MEDIA)
+    return InboundResult(outcome, message.sid, conversation.sid, keyword[1] if keyword else None)
+
+
+def _apply_keyword(session: Session, kind: str, word: str, person: Address, proxy: Address) -> None:
+    if kind == opt_outs.OPT_OUT:
+        opt_outs.record_opt_out(session, str(person), str(proxy), word)
+    elif kind == opt_outs.OPT_IN:
+        opt_outs.lift_opt_out(session, str(person), str(proxy))
+
+
+def _reply_with_help(session: Session, participant: Participant, proxy: Address) -> None:
+    """HELP gets the messaging service's help text, sent like any delivery (retried, receipted, replayable).
+    No help text: the carrier answers HELP itself (Twilio does by default), the bridge stays silent."""
+    sender = session.scalar(select(Sender).where(Sender.address == str(proxy)))
+    help_text = sender.messaging_service.help_text if sender is not None else None
+    if not help_text:
+        return
+    reply = Delivery(
+        sid=new_sid("DY"),
+        message_id=None,
+        conversation_id=participant.conversation_id,
+        participant_id=participant.id,
+        participant_sid=participant.sid,
+        status=delivery.PENDING,
+        next_attempt_at=utcnow(),
+        reply_body=help_text,
+    )
+    session.add(reply)
+    session.flush()
+    delivery.dispatch_after_commit(session, [reply.id])
 
 
 def _autocreate(session: Session, person: Address, proxy: Address) -> Participant | None:
@@ -111,7 +174,11 @@ def _autocreate(session: Session, person: Address, proxy: Address) -> Participan
     return participants.add_participant(session, conversation, address=str(person), proxy_address=str(proxy))
 
 
-def _record_unrouted(session: Session, inbound: InboundMessage, person: Address, proxy: Address) -> None:
+def _keep_out_of_conversations(
+    session: Session, inbound: InboundMessage, person: Address, proxy: Address, status: str
+) -> None:
+    """Kept, not routed: unbound pairs (for admins) and keywords a service keeps out of its conversations.
+    The row also makes a carrier's retry of the same message a duplicate."""
     session.add(
         UnroutedMessage(
             carrier=inbound.carrier,
@@ -121,6 +188,7 @@ def _record_unrouted(session: Session, inbound: InboundMessage, person: Address,
             body=inbound.body,
             media=[{"url": m.url, "content_type": m.content_type} for m in inbound.media] or None,
             payload=inbound.payload,
+            status=status,
         )
     )
     session.flush()

@@ -35,7 +35,6 @@ class NewMessage:
     source: str = "api"
     carrier_message_sid: str | None = None
     participant: Participant | None = None
-    inbound_media: list[dict[str, object]] | None = None  # the carrier's media URLs, until stored
 
 
 def _validated(new: NewMessage) -> NewMessage:
@@ -48,7 +47,7 @@ def _validated(new: NewMessage) -> NewMessage:
             json.loads(new.content_variables)
         except ValueError:
             raise invalid("ContentVariables must be valid JSON") from None
-    if not (new.body or new.media or new.inbound_media or new.content_sid):
+    if not (new.body or new.media or new.content_sid):
         raise invalid("A message needs a Body, a MediaSid or a ContentSid")
     if new.subject is not None:
         text(new.subject, "Subject", 256)
@@ -108,7 +107,6 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
         subject=new.subject,
         source=new.source,
         carrier_message_sid=new.carrier_message_sid,
-        inbound_media=new.inbound_media,
         date_created=new.date_created or now,
         date_updated=new.date_updated or new.date_created or now,
     )

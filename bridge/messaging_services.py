@@ -35,7 +35,9 @@ SETTINGS: dict[str, str] = {
     "SynchronousValidation": "synchronous_validation",
     "Usecase": "usecase",
     "UseInboundWebhookOnNumber": "use_inbound_webhook_on_number",
+    "HelpText": "help_text",  # bridge: the reply to HELP/INFO (unset: the carrier answers HELP)
 }
+HELP_TEXT_LIMIT = 1600
 METHODS = ("GET", "POST")
 URL_COLUMNS = ("inbound_request_url", "fallback_url", "status_callback")
 # Twilio's documented values; anything else would also overflow the 64-character column.
@@ -46,6 +48,8 @@ def _apply(service: MessagingService, changes: dict[str, Any]) -> None:
     for column, value in changes.items():
         if column in URL_COLUMNS:
             value = url(value, column) if value else None  # sent empty: cleared
+        if column == "help_text":
+            value = text(value, "HelpText", HELP_TEXT_LIMIT) or None  # sent empty: cleared
         if column == "usecase" and value not in USECASES:
             raise invalid(f"Usecase must be one of {', '.join(USECASES)}")
         if column == "friendly_name":

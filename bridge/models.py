@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -107,6 +108,10 @@ class ConversationService(Base, Timestamps):
     default_conversation_role_sid: Mapped[str | None] = mapped_column(String(34))
     default_chat_service_role_sid: Mapped[str | None] = mapped_column(String(34))
     reachability_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bridge settings: prefix relayed SMS/WhatsApp text with the author's name in groups of three or more,
+    # and whether an opt-out/help keyword message is added to the conversation.
+    attribution_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    keyword_messages_visible: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Role(Base, Timestamps):
@@ -153,6 +158,8 @@ class MessagingService(Base, Timestamps):
     validity_period: Mapped[int] = mapped_column(Integer, default=36000)
     usecase: Mapped[str] = mapped_column(String(64), default="undeclared")
     use_inbound_webhook_on_number: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The reply to HELP/INFO. None: the carrier answers (Twilio does by default), the bridge stays silent.
+    help_text: Mapped[str | None] = mapped_column(Text)
 
     senders: Mapped[list[Sender]] = relationship(back_populates="messaging_service", passive_deletes=True)
 
@@ -231,6 +238,8 @@ class Participant(Base, Timestamps):
     notification_level: Mapped[str] = mapped_column(String(16), default="default")
     # A participant receives messages with an index above this (they joined after it was written).
     joined_at_index: Mapped[int] = mapped_column(Integer, default=-1)
+    # The WhatsApp customer-service window opens with each inbound message from this binding.
+    last_inbound_at: Mapped[datetime | None] = mapped_column()
 
     conversation: Mapped[Conversation] = relationship(lazy="joined")
 
@@ -253,8 +262,6 @@ class Message(Base, Timestamps):
     source: Mapped[str] = mapped_column(String(16), default="api")
     # The carrier's message SID of an inbound message: a carrier's retry never makes a second message.
     carrier_message_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
-    # Media the carrier reported on an inbound message (its URLs and types), kept until the bridge stores it.
-    inbound_media: Mapped[list[Any] | None] = mapped_column(JSON)
 
     conversation: Mapped[Conversation] = relationship()
 
@@ -270,8 +277,10 @@ class Delivery(Base, Timestamps):
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sid: Mapped[str] = mapped_column(String(34), unique=True)
-    message_id: Mapped[int] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    # None for an automatic reply (the answer to HELP), which is not a conversation message.
+    message_id: Mapped[int | None] = mapped_column(Id, ForeignKey("messages.id", ondelete="CASCADE"), index=True)
     conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    reply_body: Mapped[str | None] = mapped_column(Text)
     participant_id: Mapped[int | None] = mapped_column(Id, ForeignKey("participants.id", ondelete="SET NULL"))
     participant_sid: Mapped[str] = mapped_column(String(34))
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -282,6 +291,17 @@ class Delivery(Base, Timestamps):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     lease_until: Mapped[datetime | None] = mapped_column()
     swept_at: Mapped[datetime | None] = mapped_column()  # last time the sweeper re-enqueued it
+    # What the recipient's channel was sent: SMS encoding and segment count, number of carrier sends.
+    encoding: Mapped[str | None] = mapped_column(String(8))
+    segments: Mapped[int | None] = mapped_column(Integer)
+    sends: Mapped[int | None] = mapped_column(Integer)
+    # A long text goes out as several sends; those already accepted are not sent again on a retry.
+    sends_done: Mapped[int] = mapped_column(Integer, default=0)
+    # A multi-send delivery is finished by the status of its last send; a callback for a send the worker has
+    # not recorded yet is held until it has.
+    last_part_sid: Mapped[str | None] = mapped_column(String(64))
+    held_status: Mapped[str | None] = mapped_column(String(16))
+    held_sid: Mapped[str | None] = mapped_column(String(64))
 
     message: Mapped[Message] = relationship()
 
@@ -313,6 +333,46 @@ class AddressConfiguration(Base, Timestamps):
     friendly_name: Mapped[str | None] = mapped_column(String(256))
     auto_creation: Mapped[dict[str, Any]] = mapped_column(default=dict)
     address_country: Mapped[str | None] = mapped_column(String(8))
+
+
+class Media(Base, Timestamps):
+    """A media file (`ME`), uploaded through the API or received from a carrier, served from the bridge."""
+
+    __tablename__ = "media"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(Id, ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    content_type: Mapped[str] = mapped_column(String(128))
+    filename: Mapped[str | None] = mapped_column(String(256))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    author: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(16), default="ready")  # pending (being fetched) | ready | failed
+    storage: Mapped[str | None] = mapped_column(String(16))  # database | s3
+    storage_key: Mapped[str | None] = mapped_column(String(256))
+    # Inbound only: where the carrier keeps it until the bridge has fetched it. Never shown to anyone.
+    carrier_url: Mapped[str | None] = mapped_column(Text)
+    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class MediaContent(Base):
+    """The bytes of a media file when the database is its storage (the default)."""
+
+    __tablename__ = "media_content"
+    media_id: Mapped[int] = mapped_column(Id, ForeignKey("media.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class OptOut(Base, Timestamps):
+    """A person who texted STOP (or whose carrier said 21610) to one sender: nothing goes to the pair."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("address", "sender"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    address: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(64))
+    keyword: Mapped[str] = mapped_column(String(32))  # STOP, ..., or "carrier" when the carrier said 21610
 
 
 class UnroutedMessage(Base, Timestamps):

@@ -64,6 +64,8 @@ def update_service_configuration(
     default_conversation_role_sid: str | object = UNSET,
     default_chat_service_role_sid: str | object = UNSET,
     reachability_enabled: bool | object = UNSET,
+    attribution_enabled: bool | object = UNSET,
+    keyword_messages_visible: bool | object = UNSET,
 ) -> ConversationService:
     if isinstance(default_conversation_creator_role_sid, str):
         role = roles.require_role(session, service, default_conversation_creator_role_sid, roles.CONVERSATION)
@@ -76,6 +78,10 @@ def update_service_configuration(
         service.default_chat_service_role_sid = role.sid
     if isinstance(reachability_enabled, bool):
         service.reachability_enabled = reachability_enabled
+    if isinstance(attribution_enabled, bool):
+        service.attribution_enabled = attribution_enabled
+    if isinstance(keyword_messages_visible, bool):
+        service.keyword_messages_visible = keyword_messages_visible
     session.flush()
     return service
 

@@ -18,7 +18,7 @@ def expire_timers(session: Session, limit: int = 500) -> int:
         select(Conversation)
         .where(Conversation.state != CLOSED, Conversation.date_closed <= now)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Conversation)
     ).all()
     for conversation in closing:
         set_state(session, conversation, CLOSED)
@@ -29,7 +29,7 @@ def expire_timers(session: Session, limit: int = 500) -> int:
         select(Conversation)
         .where(Conversation.state == ACTIVE, Conversation.date_inactive <= now)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, of=Conversation)
     ).all()
     for conversation in going_quiet:
         conversation.state = INACTIVE

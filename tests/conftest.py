@@ -80,6 +80,7 @@ def bridge_environment(
         "BRIDGE_RETRY_BASE_SECONDS": "0.2",
         "BRIDGE_RETRY_MAX_SECONDS": "2",
         "BRIDGE_SWEEP_GRACE_SECONDS": "2",
+        "BRIDGE_FETCH_ALLOW_PRIVATE": "1",  # the fake carrier serves media on loopback
         "LOG_LEVEL": "WARNING",
     }
 

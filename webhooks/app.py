@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge import accounts
@@ -18,6 +20,8 @@ from webhooks.carriers import twilio as twilio_webhooks
 from webhooks.errors import error_response
 
 API_PREFIXES = ("/v1/", "/messaging/v1/")
+# Routes that read (and bound) their own request bodies: media uploads go up to BRIDGE_MEDIA_MAX_BYTES.
+OWN_BODY_LIMIT = frozenset({"media.create_media"})
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
@@ -28,10 +32,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["bridge.settings"] = settings
     from workers import celery_app
-    from workers.dispatch import enqueue_deliveries
+    from workers.dispatch import enqueue
 
     celery_app.configure(celery_app.app, settings)
-    database = database or Database(settings.database_url, dispatcher=enqueue_deliveries)
+    database = database or Database(settings.database_url, dispatcher=enqueue)
     app.extensions["bridge.database"] = database
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -44,6 +48,21 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         accounts.ensure_defaults(session)
 
     errors.register(app)
+
+    @app.before_request
+    def _refuse_oversized_chunked_bodies() -> None:
+        """A body sent without Content-Length (chunked) would be silently cut at MAX_CONTENT_LENGTH by Werkzeug
+        and parsed as if whole. Read it here, refuse it whole if it is too long, or hand it on with a length."""
+        environ = request.environ
+        if request.method != "POST" or environ.get("CONTENT_LENGTH") or request.endpoint in OWN_BODY_LIMIT:
+            return
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        data = environ["wsgi.input"].read(limit + 1)
+        if len(data) > limit:
+            raise RequestEntityTooLarge()
+        environ["wsgi.input"] = io.BytesIO(data)
+        environ["CONTENT_LENGTH"] = str(len(data))
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
 
     @app.before_request
     def _require_credentials() -> Response | None:

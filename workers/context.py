@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from bridge.carriers import Carrier, build_carrier
 from bridge.config import Settings
 from bridge.db import Database
+from bridge.media_storage import MediaStore, build_store
 from workers.celery_app import app
-from workers.dispatch import enqueue_deliveries
+from workers.dispatch import enqueue
 
 
 @dataclass
@@ -17,6 +18,7 @@ class WorkerContext:
     settings: Settings
     database: Database
     carrier: Carrier
+    store: MediaStore
 
 
 _context: WorkerContext | None = None
@@ -30,8 +32,9 @@ def context() -> WorkerContext:
             settings: Settings = app.conf.bridge_settings
             _context = WorkerContext(
                 settings=settings,
-                database=Database(settings.database_url, dispatcher=enqueue_deliveries),
+                database=Database(settings.database_url, dispatcher=enqueue),
                 carrier=build_carrier(settings),
+                store=build_store(settings),
             )
         return _context
 

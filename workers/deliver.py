@@ -1,5 +1,5 @@
-"""Sending one delivery: claim it, render it, call the carrier, record the outcome. No transaction is open
-while the carrier is being called."""
+"""Sending one delivery: claim it, check the send-time rules, render it for the recipient's channel, call the
+carrier once per send, record the outcome. No transaction is open while the carrier is being called."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bridge import delivery, translate
-from bridge.carriers.base import CarrierError
+from bridge import delivery, opt_outs, translate
+from bridge.carriers.base import OPTED_OUT, CarrierError, OutboundMessage
+from bridge.delivery_job import DeliveryJob
+from bridge.media import public_url
 from bridge.timeutil import utcnow
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = 20500
+OPTED_OUT_MESSAGE = "The recipient has opted out of messages from this sender (they replied STOP)"
 
 
 @dataclass(frozen=True)
@@ -30,36 +33,81 @@ def status_callback_url(public_base_url: str, delivery_sid: str) -> str:
     return f"{public_base_url}/webhooks/twilio/status/{delivery_sid}"
 
 
+def render_request(job: DeliveryJob, public_base_url: str) -> translate.RenderRequest:
+    return translate.RenderRequest(
+        reference=job.delivery_sid,
+        channel=job.channel,
+        address=job.address,
+        proxy_address=job.proxy_address,
+        status_callback=status_callback_url(public_base_url, job.delivery_sid),
+        body=job.body,
+        media=[translate.MediaItem(m.sid, m.content_type, m.size) for m in job.media],
+        content_sid=job.content_sid,
+        content_variables=job.content_variables,
+        author_name=job.author_name,
+        smart_encoding=job.smart_encoding,
+        window_open=job.window_open,
+    )
+
+
 def run_delivery(ctx: WorkerContext, delivery_id: int) -> Outcome:
     settings = ctx.settings
     with ctx.database.transaction() as session:
         job = delivery.claim(session, delivery_id, settings.delivery_lease_seconds)
+        done_before = delivery.sends_done(session, delivery_id) if job else 0
     if job is None:
-        return Outcome()  # already done, in flight elsewhere, not due, or behind an earlier one
-    sends = translate.render(job, status_callback_url(settings.public_base_url, job.delivery_sid))
-    started = utcnow()
-    clock = time.monotonic()
-    try:
-        results = [ctx.carrier.send(outbound) for outbound in sends]
-    except CarrierError as error:
-        return _failed(ctx, job, error, started, clock)
-    except Exception as error:  # a bug must not strand the row in `sending`: retry it, visibly
-        log.exception("delivery %s: unexpected error while sending", job.delivery_sid)
-        wrapped = CarrierError(INTERNAL_ERROR, f"internal error: {type(error).__name__}", retryable=True)
-        return _failed(ctx, job, wrapped, started, clock)
-    carrier_sid = results[0].carrier_message_sid
+        return Outcome()  # already done, in flight elsewhere, not due, or waiting its turn
+    if job.opted_out:
+        return _blocked(ctx, job, OPTED_OUT, OPTED_OUT_MESSAGE)
+    rendering = translate.render(render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid))
+    if rendering.blocked is not None:
+        return _blocked(ctx, job, *rendering.blocked)
     with ctx.database.transaction() as session:
-        delivery.record_attempt(
-            session, job, started, _elapsed_ms(clock), http_status=201, carrier_message_sid=carrier_sid
-        )
-        delivery.record_sent(session, job, carrier_sid)
-    log.info("delivery %s sent as %s (attempt %d)", job.delivery_sid, carrier_sid, job.attempt)
+        delivery.record_rendering(session, job, rendering.encoding, rendering.segments, len(rendering.sends))
+    return _send(ctx, job, rendering.sends, done_before)
+
+
+def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage], done_before: int) -> Outcome:
+    """Each send in order. Sends a previous attempt already got accepted are skipped, so a retry after a
+    failure halfway through a long text does not repeat its first part."""
+    first_sid: str | None = None
+    for number, outbound in enumerate(sends):
+        if number < done_before:
+            continue
+        started, clock = utcnow(), time.monotonic()
+        try:
+            result = ctx.carrier.send(outbound)
+        except CarrierError as error:
+            return _failed(ctx, job, error, started, clock)
+        except Exception as error:  # a bug must not strand the row in `sending`: retry it, visibly
+            log.exception("delivery %s: unexpected error while sending", job.delivery_sid)
+            wrapped = CarrierError(INTERNAL_ERROR, f"internal error: {type(error).__name__}", retryable=True)
+            return _failed(ctx, job, wrapped, started, clock)
+        first_sid = first_sid or result.carrier_message_sid
+        with ctx.database.transaction() as session:
+            delivery.record_attempt(
+                session,
+                job,
+                started,
+                _elapsed_ms(clock),
+                http_status=201,
+                carrier_message_sid=result.carrier_message_sid,
+            )
+            delivery.record_part_sent(session, job, result.carrier_message_sid, last=number == len(sends) - 1)
+    log.info("delivery %s sent in %d send(s) (attempt %d)", job.delivery_sid, len(sends), job.attempt)
     return Outcome(next_delivery_id=_next(ctx, job))
 
 
-def _failed(
-    ctx: WorkerContext, job: delivery.DeliveryJob, error: CarrierError, started: datetime, clock: float
-) -> Outcome:
+def _blocked(ctx: WorkerContext, job: DeliveryJob, code: int, message: str) -> Outcome:
+    """A send-time rule forbids this send: it fails at once, with no carrier call."""
+    with ctx.database.transaction() as session:
+        delivery.record_attempt(session, job, utcnow(), 0, error_code=code, error_message=message)
+        delivery.record_failure(session, job, code, message)
+    log.info("delivery %s blocked before the carrier: %s", job.delivery_sid, code)
+    return Outcome(next_delivery_id=_next(ctx, job))
+
+
+def _failed(ctx: WorkerContext, job: DeliveryJob, error: CarrierError, started: datetime, clock: float) -> Outcome:
     settings = ctx.settings
     retry = error.retryable and job.attempt < settings.delivery_max_attempts
     delay = None
@@ -82,6 +130,8 @@ def _failed(
             delivery.record_retry(session, job, error.code, error.message, utcnow() + timedelta(seconds=delay))
         else:
             delivery.record_failure(session, job, error.code, error.message)
+        if error.code == OPTED_OUT:  # the carrier knows of an opt-out the bridge did not: remember it
+            opt_outs.record_opt_out(session, job.address, job.proxy_address, opt_outs.CARRIER_REPORTED)
     if delay is not None:
         log.info("delivery %s: error %s, retry %d in %.1fs", job.delivery_sid, error.code, job.attempt, delay)
         return Outcome(retry_in_seconds=delay)  # the recipient's line waits for this one
@@ -89,7 +139,7 @@ def _failed(
     return Outcome(next_delivery_id=_next(ctx, job))
 
 
-def _next(ctx: WorkerContext, job: delivery.DeliveryJob) -> int | None:
+def _next(ctx: WorkerContext, job: DeliveryJob) -> int | None:
     with ctx.database.transaction() as session:
         return delivery.next_in_line(session, job.participant_id, job.delivery_id)
 

@@ -1,10 +1,11 @@
-"""Enqueueing: after a commit, one `deliver` task per delivery id. Best effort; the sweeper is the safety net."""
+"""Enqueueing after a commit: one task per (task, row id). Best effort; the sweeper is the safety net."""
 
 from __future__ import annotations
 
 
-def enqueue_deliveries(delivery_ids: list[int]) -> None:
-    from workers.tasks import deliver
+def enqueue(work: list[tuple[str, int]]) -> None:
+    from workers.tasks import deliver, fetch_media
 
-    for delivery_id in delivery_ids:
-        deliver.apply_async(args=[delivery_id])
+    tasks = {"deliver": deliver, "fetch_media": fetch_media}
+    for task, row_id in work:
+        tasks[task].apply_async(args=[row_id])

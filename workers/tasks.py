@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bridge import delivery, timers
+from bridge import delivery, inbound_media, timers
 from workers.celery_app import app
 from workers.context import context
 from workers.deliver import run_delivery
+from workers.media_fetch import run_media_fetch
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,13 @@ def deliver(delivery_id: int) -> None:
         deliver.apply_async(args=[delivery_id], countdown=outcome.retry_in_seconds)
 
 
+@app.task(name="bridge.fetch_media", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def fetch_media(media_id: int) -> None:
+    outcome = run_media_fetch(context(), media_id)
+    if outcome.retry_in_seconds is not None and outcome.retry_in_seconds <= MAX_COUNTDOWN_SECONDS:
+        fetch_media.apply_async(args=[media_id], countdown=outcome.retry_in_seconds)
+
+
 @app.task(name="bridge.sweep", ignore_result=True)
 def sweep() -> None:
     """Re-enqueues what Redis lost: deliveries past their lease, and due deliveries whose task never ran."""
@@ -33,6 +41,10 @@ def sweep() -> None:
         released = delivery.release_expired_leases(session)
     with ctx.database.transaction() as session:
         due = delivery.due_heads(session, overdue_by=ctx.settings.sweep_grace_seconds)
+    with ctx.database.transaction() as session:
+        stale_media = inbound_media.stale_pending(session, overdue_by=max(ctx.settings.sweep_grace_seconds, 30.0))
+    for media_id in stale_media:
+        fetch_media.apply_async(args=[media_id])
     again = sorted(set(released) | set(due))
     for delivery_id in again:
         deliver.apply_async(args=[delivery_id])

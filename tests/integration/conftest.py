@@ -73,15 +73,17 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
 
     from bridge.carriers import build_carrier
     from bridge.db import Database
+    from bridge.media_storage import build_store
     from workers.celery_app import app
     from workers.context import WorkerContext, use_context
-    from workers.dispatch import enqueue_deliveries
+    from workers.dispatch import enqueue
 
     use_context(
         WorkerContext(
             settings=bridge.settings,
-            database=Database(bridge.settings.database_url, dispatcher=enqueue_deliveries),
+            database=Database(bridge.settings.database_url, dispatcher=enqueue),
             carrier=build_carrier(bridge.settings),
+            store=build_store(bridge.settings),
         )
     )
     with start_worker(
@@ -138,3 +140,21 @@ def sweeper(worker: FakeCarrier) -> Iterator[None]:
     yield
     stop.set()
     thread.join(timeout=10)
+
+
+def open_whatsapp_window(live: LiveBridge, participant_sid: str, hours_ago: float = 1.0) -> None:
+    """As if the participant had written `hours_ago` hours ago: their WhatsApp customer-service window is open
+    (under 24 hours) or closed (over). An inbound message would do the same, plus sends a test must discount."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from bridge.models import Participant
+    from bridge.timeutil import utcnow
+
+    with live.database.transaction() as session:
+        session.execute(
+            update(Participant)
+            .where(Participant.sid == participant_sid)
+            .values(last_inbound_at=utcnow() - timedelta(hours=hours_ago))
+        )

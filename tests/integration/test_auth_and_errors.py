@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -221,3 +221,25 @@ def test_the_message_is_twilios_for_the_client(client: Client) -> None:
     error = assert_twilio_error(client.conversations.v1.services("IS" + "0" * 32).fetch, 20404, 404)
     assert error.msg.startswith("Unable to fetch record:")
     assert "not found" in error.msg
+
+
+def test_a_chunked_body_over_the_limit_is_refused_whole_not_cut(live: LiveBridge) -> None:
+    """Without Content-Length, Werkzeug would cut the body at the limit and parse what is left."""
+    conversation = requests.post(f"{live.url}/v1/Conversations", auth=(live.account_sid, live.auth_token), timeout=10)
+    messages = f"{live.url}/v1/Conversations/{conversation.json()['sid']}/Messages"
+
+    def chunks(total: int) -> Iterator[bytes]:
+        yield b"Body=hello&Attributes="
+        for _ in range(total // 1000):
+            yield b"x" * 1000
+
+    too_big = requests.post(messages, data=chunks(1_100_000), auth=(live.account_sid, live.auth_token), timeout=30)
+    assert too_big.status_code == 413 and too_big.json()["code"] == 20001
+    small = requests.post(
+        messages,
+        data=iter([b"Body=chunked", b"+but+whole"]),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        auth=(live.account_sid, live.auth_token),
+        timeout=30,
+    )
+    assert small.status_code == 201 and small.json()["body"] == "chunked but whole"

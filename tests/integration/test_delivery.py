@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from twilio.rest import Client
 
-from bridge.models import Delivery, DeliveryAttempt, Message, UnroutedMessage
+from bridge.models import Delivery, DeliveryAttempt, Message, Participant, UnroutedMessage
+from bridge.timeutil import utcnow
 from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
@@ -39,16 +41,24 @@ class Room:
 
 
 @pytest.fixture
-def room(client: Client, sender_pool: dict[str, str]) -> Room:
+def room(client: Client, sender_pool: dict[str, str], live: LiveBridge) -> Room:
     """Three SMS participants and one WhatsApp participant in one conversation."""
     conversation = client.conversations.v1.conversations.create(friendly_name="four people")
     for address in (ALICE, BOB, CAROL):
         conversation.participants.create(
             messaging_binding_address=address, messaging_binding_proxy_address=sender_pool["sms"]
         )
-    conversation.participants.create(
+    walter = conversation.participants.create(
         messaging_binding_address=WALTER, messaging_binding_proxy_address=sender_pool["whatsapp"]
     )
+    # Walter wrote an hour ago, so his WhatsApp customer-service window is open (the window rules have tests
+    # of their own); an inbound message here would add sends and messages every test would have to discount.
+    with live.database.transaction() as session:
+        session.execute(
+            update(Participant)
+            .where(Participant.sid == walter.sid)
+            .values(last_inbound_at=utcnow() - timedelta(hours=1))
+        )
     return Room(conversation.sid, sender_pool["sms"], sender_pool["whatsapp"])
 
 

@@ -9,7 +9,7 @@ import pytest
 from twilio.rest import Client
 from twilio.rest.conversations.v1.conversation.message import MessageList
 
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, open_whatsapp_window
 from tests.integration.twilio_checks import (
     assert_error_body,
     assert_twilio_error,
@@ -194,15 +194,16 @@ def test_delivery_is_null_without_non_chat_recipients(client: Client) -> None:
 
 
 def test_delivery_counts_non_chat_recipients_but_not_the_author(
-    client: Client, sender_pool: dict[str, str], worker: FakeCarrier
+    client: Client, sender_pool: dict[str, str], worker: FakeCarrier, live: LiveBridge
 ) -> None:
     conversation = new_conversation(client)
     participants = client.conversations.v1.conversations(conversation).participants
     participants.create(identity="agent")
     participants.create(messaging_binding_address=CUSTOMER, messaging_binding_proxy_address=sender_pool["sms"])
-    participants.create(
+    on_whatsapp = participants.create(
         messaging_binding_address=f"whatsapp:{CUSTOMER}", messaging_binding_proxy_address=sender_pool["whatsapp"]
     )
+    open_whatsapp_window(live, on_whatsapp.sid)
     to_both = messages_of(client, conversation).create(body="to everyone", author="agent")
     # The statuses move as the worker sends; the recipients are fixed when the message is written.
     assert to_both.delivery["total"] == 2

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class FakeCarrier:
     outage: Failure | None = None
     policy: Callable[[dict[str, Any]], Failure | None] | None = None
     callback_errors: int = 0
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (bytes, content type)
+    media_fetches: Counter[str] = field(default_factory=Counter)  # path -> authorised fetches
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -84,6 +87,8 @@ class FakeCarrier:
             self.sends.clear()
             self.rejected.clear()
             self.failures_by_number.clear()
+            self.media.clear()
+            self.media_fetches.clear()
         self.outage = None
         self.policy = None
         self.send_delay = 0.0
@@ -118,6 +123,8 @@ class FakeCarrier:
         return response(environ, start_response)
 
     def _handle(self, request: Request) -> Response:
+        if request.method == "GET" and request.path in self.media:
+            return self._serve_media(request)
         expected_path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         if request.method != "POST" or request.path != expected_path:
             return self._error(Failure(404, 20404, f"The requested resource {request.path} was not found"))
@@ -152,6 +159,20 @@ class FakeCarrier:
         if send.status_callback:
             self.callbacks.submit(self._post_callbacks, send)
         return Response(json.dumps(self._resource(send)), status=201, mimetype="application/json")
+
+    def add_media(self, data: bytes, content_type: str) -> str:
+        """Media of an inbound message, kept by the carrier behind its Basic auth, as Twilio does."""
+        path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/MM{uuid.uuid4().hex}/Media/ME{uuid.uuid4().hex}"
+        self.media[path] = (data, content_type)
+        return self.url + path
+
+    def _serve_media(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return self._error(Failure(401, 20003, "Authenticate"))
+        data, content_type = self.media[request.path]
+        with self.lock:
+            self.media_fetches[request.path] += 1
+        return Response(data, status=200, mimetype=content_type)
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -222,7 +243,13 @@ class FakeCarrier:
     # -- inbound, as Twilio posts it -------------------------------------------------------------------------
 
     def inbound_params(
-        self, from_address: str, to_address: str, body: str, message_sid: str | None = None, **extra: str
+        self,
+        from_address: str,
+        to_address: str,
+        body: str,
+        message_sid: str | None = None,
+        media: list[tuple[str, str]] | None = None,
+        **extra: str,
     ) -> dict[str, str]:
         sid = message_sid or "SM" + uuid.uuid4().hex
         params = {
@@ -233,11 +260,14 @@ class FakeCarrier:
             "From": from_address,
             "To": to_address,
             "Body": body,
-            "NumMedia": "0",
+            "NumMedia": str(len(media or [])),
             "NumSegments": "1",
             "SmsStatus": "received",
             "ApiVersion": "2010-04-01",
         }
+        for n, (url, content_type) in enumerate(media or []):
+            params[f"MediaUrl{n}"] = url
+            params[f"MediaContentType{n}"] = content_type
         params.update(extra)
         return params
 

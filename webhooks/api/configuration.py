@@ -55,6 +55,9 @@ def represent_service_configuration(service: ConversationService) -> dict[str, A
         "url": absolute(base),
         "links": {},
         "reachability_enabled": service.reachability_enabled,
+        # Bridge extensions (not in Twilio's API): see the README's "What each channel receives".
+        "attribution_enabled": service.attribution_enabled,
+        "keyword_messages_visible": service.keyword_messages_visible,
     }
 
 
@@ -73,5 +76,7 @@ def update_service_configuration(service_sid: str) -> Response:
         default_conversation_role_sid=form.given("DefaultConversationRoleSid"),
         default_chat_service_role_sid=form.given("DefaultChatServiceRoleSid"),
         reachability_enabled=form.bool("ReachabilityEnabled"),
+        attribution_enabled=form.bool("AttributionEnabled"),
+        keyword_messages_visible=form.bool("KeywordMessagesVisible"),
     )
     return ok(represent_service_configuration(service))

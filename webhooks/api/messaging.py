@@ -63,6 +63,7 @@ def represent(service: MessagingService) -> dict[str, Any]:
         "usecase": service.usecase,
         "us_app_to_person_registered": False,
         "use_inbound_webhook_on_number": service.use_inbound_webhook_on_number,
+        "help_text": service.help_text,  # bridge extension, see README
     }
 
 

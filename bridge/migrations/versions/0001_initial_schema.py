@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 21:15:37.479411
+Create Date: 2026-11-24 22:08:45.535701
 """
 
 from __future__ import annotations
@@ -66,10 +66,22 @@ def upgrade() -> None:
         sa.Column("validity_period", sa.Integer(), nullable=False),
         sa.Column("usecase", sa.String(length=64), nullable=False),
         sa.Column("use_inbound_webhook_on_number", sa.Boolean(), nullable=False),
+        sa.Column("help_text", sa.Text(), nullable=True),
         sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messaging_services")),
         sa.UniqueConstraint("sid", name=op.f("uq_messaging_services_sid")),
+    )
+    op.create_table(
+        "opt_outs",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("address", sa.String(length=64), nullable=False),
+        sa.Column("sender", sa.String(length=64), nullable=False),
+        sa.Column("keyword", sa.String(length=32), nullable=False),
+        sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_opt_outs")),
+        sa.UniqueConstraint("address", "sender", name=op.f("uq_opt_outs_address_sender")),
     )
     op.create_table(
         "services",
@@ -80,6 +92,8 @@ def upgrade() -> None:
         sa.Column("default_conversation_role_sid", sa.String(length=34), nullable=True),
         sa.Column("default_chat_service_role_sid", sa.String(length=34), nullable=True),
         sa.Column("reachability_enabled", sa.Boolean(), nullable=False),
+        sa.Column("attribution_enabled", sa.Boolean(), nullable=False),
+        sa.Column("keyword_messages_visible", sa.Boolean(), nullable=False),
         sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_services")),
@@ -233,7 +247,6 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=256), nullable=True),
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("carrier_message_sid", sa.String(length=64), nullable=True),
-        sa.Column("inbound_media", sa.JSON(), nullable=True),
         sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -265,6 +278,7 @@ def upgrade() -> None:
         sa.Column("last_read_timestamp", bridge.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("notification_level", sa.String(length=16), nullable=False),
         sa.Column("joined_at_index", sa.Integer(), nullable=False),
+        sa.Column("last_inbound_at", bridge.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -294,8 +308,9 @@ def upgrade() -> None:
         "deliveries",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("conversation_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("reply_body", sa.Text(), nullable=True),
         sa.Column("participant_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("participant_sid", sa.String(length=34), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -306,6 +321,13 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", bridge.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lease_until", bridge.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("swept_at", bridge.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("encoding", sa.String(length=8), nullable=True),
+        sa.Column("segments", sa.Integer(), nullable=True),
+        sa.Column("sends", sa.Integer(), nullable=True),
+        sa.Column("sends_done", sa.Integer(), nullable=False),
+        sa.Column("last_part_sid", sa.String(length=64), nullable=True),
+        sa.Column("held_status", sa.String(length=16), nullable=True),
+        sa.Column("held_sid", sa.String(length=64), nullable=True),
         sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -333,6 +355,35 @@ def upgrade() -> None:
     op.create_index("ix_deliveries_participant_id_status", "deliveries", ["participant_id", "status"], unique=False)
     op.create_index("ix_deliveries_status_next_attempt_at", "deliveries", ["status", "next_attempt_at"], unique=False)
     op.create_table(
+        "media",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("sid", sa.String(length=34), nullable=False),
+        sa.Column("service_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("message_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("content_type", sa.String(length=128), nullable=False),
+        sa.Column("filename", sa.String(length=256), nullable=True),
+        sa.Column("size", sa.BigInteger(), nullable=True),
+        sa.Column("author", sa.String(length=256), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("storage", sa.String(length=16), nullable=True),
+        sa.Column("storage_key", sa.String(length=256), nullable=True),
+        sa.Column("carrier_url", sa.Text(), nullable=True),
+        sa.Column("fetch_attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("date_created", bridge.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("date_updated", bridge.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"], ["messages.id"], name=op.f("fk_media_message_id_messages"), ondelete="SET NULL"
+        ),
+        sa.ForeignKeyConstraint(
+            ["service_id"], ["services.id"], name=op.f("fk_media_service_id_services"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_media")),
+        sa.UniqueConstraint("sid", name=op.f("uq_media_sid")),
+    )
+    op.create_index(op.f("ix_media_message_id"), "media", ["message_id"], unique=False)
+    op.create_index(op.f("ix_media_service_id"), "media", ["service_id"], unique=False)
+    op.create_table(
         "delivery_attempts",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("delivery_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -353,13 +404,26 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempts")),
     )
     op.create_index(op.f("ix_delivery_attempts_delivery_id"), "delivery_attempts", ["delivery_id"], unique=False)
+    op.create_table(
+        "media_content",
+        sa.Column("media_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["media_id"], ["media.id"], name=op.f("fk_media_content_media_id_media"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("media_id", name=op.f("pk_media_content")),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("media_content")
     op.drop_index(op.f("ix_delivery_attempts_delivery_id"), table_name="delivery_attempts")
     op.drop_table("delivery_attempts")
+    op.drop_index(op.f("ix_media_service_id"), table_name="media")
+    op.drop_index(op.f("ix_media_message_id"), table_name="media")
+    op.drop_table("media")
     op.drop_index("ix_deliveries_status_next_attempt_at", table_name="deliveries")
     op.drop_index("ix_deliveries_participant_id_status", table_name="deliveries")
     op.drop_index(op.f("ix_deliveries_message_id"), table_name="deliveries")
@@ -388,6 +452,7 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_unrouted_messages_to_address"), table_name="unrouted_messages")
     op.drop_table("unrouted_messages")
     op.drop_table("services")
+    op.drop_table("opt_outs")
     op.drop_table("messaging_services")
     op.drop_table("api_keys")
     op.drop_table("address_configurations")
