@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from bridge.sids import new_sid
 
 DEFAULT_PORT = 5000
 CREDENTIALS_FILE = "credentials.json"
+ADMIN_FILE = "admin.json"
 
 
 class ConfigurationError(RuntimeError):
@@ -62,6 +66,11 @@ class Settings:
     s3_prefix: str = ""  # prepended to every object key
     s3_access_key_id: str | None = None  # unset: boto3's usual credential chain (instance role, ...)
     s3_secret_access_key: str | None = field(default=None, repr=False)
+    # The admin console (/admin) and its JSON API: its own credentials, not the API's.
+    admin_username: str = "admin"
+    admin_password: str = field(default="", repr=False)
+    admin_password_generated: bool = False
+    secret_key: str = field(default="", repr=False)  # signs admin session cookies
     # --- end media ---
 
     @property
@@ -75,6 +84,7 @@ class Settings:
         port = _int(env, "PORT", DEFAULT_PORT)
         database_url = normalize_database_url(env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'bridge.db'}")
         credentials = load_credentials(env, instance_dir)
+        admin_password, admin_generated = load_admin_password(env, instance_dir)
         public_base_url = (env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/")
         twilio_sid, twilio_token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
         if twilio_sid and not twilio_token:
@@ -112,7 +122,16 @@ class Settings:
             s3_prefix=env.get("BRIDGE_S3_PREFIX") or "",
             s3_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
             s3_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
+            admin_username=env.get("BRIDGE_ADMIN_USERNAME") or "admin",
+            admin_password=admin_password,
+            admin_password_generated=admin_generated,
+            secret_key=env.get("BRIDGE_SECRET_KEY") or derived_secret(credentials.auth_token, "admin-session"),
         )
+
+
+def derived_secret(root: str, purpose: str) -> str:
+    """A stable secret for one purpose, derived from another, so that one leaked cookie key reveals nothing else."""
+    return hmac.new(root.encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -163,15 +182,37 @@ def load_credentials(env: Mapping[str, str], instance_dir: Path) -> Credentials:
         if len(token) < 16:
             raise ConfigurationError("BRIDGE_AUTH_TOKEN must be at least 16 characters")
         return Credentials(sid, token)
-    path = instance_dir / CREDENTIALS_FILE
-    instance_dir.mkdir(parents=True, exist_ok=True)
-    fresh = {"account_sid": new_sid("AC"), "auth_token": secrets.token_hex(16)}
+    stored, generated = generated_once(
+        instance_dir / CREDENTIALS_FILE, lambda: {"account_sid": new_sid("AC"), "auth_token": secrets.token_hex(16)}
+    )
+    return Credentials(stored["account_sid"], stored["auth_token"], generated=generated)
+
+
+def load_admin_password(env: Mapping[str, str], instance_dir: Path) -> tuple[str, bool]:
+    """The admin console's password: from the environment, or generated once and kept in the instance folder.
+    Returns it and whether it was generated just now (to be printed once)."""
+    given = env.get("BRIDGE_ADMIN_PASSWORD")
+    if given:
+        if len(given) < 12:
+            raise ConfigurationError("BRIDGE_ADMIN_PASSWORD must be at least 12 characters")
+        return given, False
+    stored, generated = generated_once(instance_dir / ADMIN_FILE, lambda: {"password": secrets.token_urlsafe(18)})
+    return stored["password"], generated
+
+
+def generated_once(path: Path, make: Callable[[], dict[str, str]]) -> tuple[dict[str, str], bool]:
+    """The JSON in `path`, created with `make()` by whichever process gets there first (O_EXCL), mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = make()
     try:
-        # O_EXCL: when several processes start at once, exactly one writes the file.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        stored = json.loads(path.read_text())
-        return Credentials(stored["account_sid"], stored["auth_token"])
+        for _ in range(50):  # the winner may still be writing it
+            text = path.read_text()
+            if text:
+                return json.loads(text), False
+            time.sleep(0.02)
+        raise ConfigurationError(f"{path} is empty; delete it to generate new credentials") from None
     with os.fdopen(fd, "w") as handle:
         json.dump(fresh, handle)
-    return Credentials(fresh["account_sid"], fresh["auth_token"], generated=True)
+    return fresh, True

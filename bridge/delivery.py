@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, aliased
 from bridge.addresses import CHAT
 from bridge.db import DISPATCH_KEY
 from bridge.delivery_job import DeliveryJob, read_job
-from bridge.models import Delivery, DeliveryAttempt, Media, Message, Participant
+from bridge.models import Delivery, DeliveryAttempt, DeliveryEvent, Media, Message, Participant
 from bridge.sids import new_sid
 from bridge.timeutil import utcnow
 
@@ -355,9 +355,18 @@ def apply_status(session: Session, update_: StatusUpdate) -> bool:
     if several and status not in FINAL and update_.carrier_message_sid != row.last_part_sid:
         if row.last_part_sid is None and update_.carrier_message_sid:
             _hold(row, update_.carrier_message_sid, update_.carrier_status)
-        session.flush()
-        return False
-    changed = _move(row, update_.carrier_status, update_.error_code, update_.error_message)
+        changed = False
+    else:
+        changed = _move(row, update_.carrier_status, update_.error_code, update_.error_message)
+    session.add(
+        DeliveryEvent(
+            delivery_id=row.id,
+            carrier_status=update_.carrier_status.strip().lower()[:32],
+            carrier_message_sid=update_.carrier_message_sid,
+            error_code=update_.error_code,
+            applied=changed,
+        )
+    )
     session.flush()
     return changed
 

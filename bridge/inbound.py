@@ -66,10 +66,12 @@ def parse_pair(inbound: InboundMessage) -> tuple[Address, Address]:
     return parse_address(inbound.from_address), parse_address(inbound.to_address)
 
 
-def is_duplicate(session: Session, carrier_message_sid: str) -> bool:
-    return bool(
-        session.scalar(select(Message.id).where(Message.carrier_message_sid == carrier_message_sid))
-        or session.scalar(select(UnroutedMessage.id).where(UnroutedMessage.carrier_message_sid == carrier_message_sid))
+def is_duplicate(session: Session, carrier_message_sid: str, rerouting: bool = False) -> bool:
+    """Seen before: as a message, or kept out of conversations (unless an admin is routing that one again)."""
+    if session.scalar(select(Message.id).where(Message.carrier_message_sid == carrier_message_sid)):
+        return True
+    return not rerouting and bool(
+        session.scalar(select(UnroutedMessage.id).where(UnroutedMessage.carrier_message_sid == carrier_message_sid))
     )
 
 
@@ -83,9 +85,10 @@ def bound_participant(session: Session, person: Address, proxy: Address) -> Part
     )
 
 
-def accept_inbound(session: Session, inbound: InboundMessage) -> InboundResult:
+def accept_inbound(session: Session, inbound: InboundMessage, rerouting: bool = False) -> InboundResult:
+    """`rerouting`: an admin routes a kept message again; it is not kept a second time if still unbound."""
     person, proxy = parse_pair(inbound)
-    if is_duplicate(session, inbound.carrier_message_sid):
+    if is_duplicate(session, inbound.carrier_message_sid, rerouting):
         return InboundResult(DUPLICATE)
     keyword = opt_outs.classify(inbound.body) if not inbound.media else None
     if keyword is not None:
@@ -95,7 +98,8 @@ def accept_inbound(session: Session, inbound: InboundMessage) -> InboundResult:
     if participant is None:
         participant = _autocreate(session, person, proxy) if keyword is None else None
         if participant is None:
-            _keep_out_of_conversations(session, inbound, person, proxy, UNROUTED)
+            if not rerouting:
+                _keep_out_of_conversations(session, inbound, person, proxy, UNROUTED)
             return InboundResult(UNROUTED, keyword=keyword[1] if keyword else None)
         outcome = AUTOCREATED
     participant.last_inbound_at = utcnow()  # opens (or keeps open) the WhatsApp customer-service window
@@ -104,7 +108,8 @@ def accept_inbound(session: Session, inbound: InboundMessage) -> InboundResult:
         if keyword[0] == opt_outs.HELP:
             _reply_with_help(session, participant, proxy)
         if not conversation.service.keyword_messages_visible:
-            _keep_out_of_conversations(session, inbound, person, proxy, KEYWORD)
+            if not rerouting:
+                _keep_out_of_conversations(session, inbound, person, proxy, KEYWORD)
             return InboundResult(KEYWORD, conversation_sid=conversation.sid, keyword=keyword[1])
     pending = [
         media.add_pending_inbound(session, conversation.service, None, item.url, item.content_type)

@@ -274,6 +274,7 @@ class Delivery(Base, Timestamps):
         UniqueConstraint("message_id", "participant_id"),
         Index("ix_deliveries_participant_id_status", "participant_id", "status"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_deliveries_status_date_updated", "status", "date_updated"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sid: Mapped[str] = mapped_column(String(34), unique=True)
@@ -320,6 +321,31 @@ class DeliveryAttempt(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     error_message: Mapped[str | None] = mapped_column(Text)
     will_retry: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DeliveryEvent(Base):
+    """A carrier status callback as it arrived (applied or not), for the message timeline admins read."""
+
+    __tablename__ = "delivery_events"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(Id, ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    carrier_status: Mapped[str] = mapped_column(String(32))
+    carrier_message_sid: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    applied: Mapped[bool] = mapped_column(Boolean, default=False)  # whether it moved the delivery's status
+
+
+class AdminAction(Base):
+    """The audit trail: every change an admin made (sign-ins, replays, re-routes), with who and when."""
+
+    __tablename__ = "admin_actions"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class AddressConfiguration(Base, Timestamps):

@@ -42,7 +42,7 @@ def running_bridge(tmp_path: Path) -> Iterator[RunningBridge]:
     }
     environment["PORT"] = str(port)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bridge.cli", "run"],
+        [sys.executable, "-m", "workers.cli", "run"],
         cwd=tmp_path,
         env=environment,
         stdout=subprocess.PIPE,
@@ -108,7 +108,7 @@ def test_bridge_run_answers_with_the_default_service_and_carries_a_message(runni
     # An inbound SMS from the participant the example added, through `bridge simulate inbound`.
     simulated = subprocess.run(
         [
-            sys.executable, "-m", "bridge.cli", "simulate", "inbound",
+            sys.executable, "-m", "workers.cli", "simulate", "inbound",
             "--from", "+14155550123", "--to", "+12015550101", "--body", "Hi, I need help",
         ],
         cwd=running_bridge.instance.parent,

@@ -1,4 +1,6 @@
-"""`bridge`: run, web, worker, beat, migrate, keys. The Procfile runs the same commands.
+"""`bridge`, the command line: run, web, worker, beat, migrate, keys, simulate, deliveries, unrouted.
+The Procfile runs the same commands. It lives with the workers because it operates the delivery machinery
+(replays enqueue deliveries); the domain package `bridge` stays free of Celery.
 
 `bridge run` is the one-command start: migrations, then web + worker + beat as child processes on the
 embedded default (SQLite and an embedded Redis) or on the servers the environment names. Ctrl-C stops all.
@@ -22,6 +24,7 @@ from bridge.db import Database
 from bridge.embedded import socket_url, start_embedded_redis
 from bridge.migrate import upgrade
 from bridge.supervisor import Supervisor
+from workers import admin_cli
 
 
 def web_command(bind: str | None = None) -> list[str]:
@@ -101,6 +104,9 @@ def _announce(settings: Settings, embedded_redis: bool) -> None:
     if not os.environ.get("BRIDGE_AUTH_TOKEN"):
         click.echo(f"  auth token:  {settings.auth_token}")
     click.echo(f"  try: curl -u {settings.account_sid}:<auth token> {settings.public_base_url}/v1/Services")
+    click.echo(f"  admin console: {settings.public_base_url}/admin  (user {settings.admin_username})")
+    if not os.environ.get("BRIDGE_ADMIN_PASSWORD"):
+        click.echo(f"  admin password: {settings.admin_password}")
 
 
 @main.command()
@@ -185,6 +191,9 @@ def keys_create(friendly_name: str | None) -> None:
     click.echo(f"API key SID: {key.sid}")
     click.echo(f"secret:      {key.secret}   (shown once; store it now)")
 
+
+main.add_command(admin_cli.deliveries)
+main.add_command(admin_cli.unrouted)
 
 if __name__ == "__main__":
     main()

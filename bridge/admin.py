@@ -1,0 +1,472 @@
+"""What admins do about deliveries: find failures, read a message's whole story, replay, re-route, and the
+audit trail of it all. One set of operations behind the CLI, the admin JSON API and the web console.
+
+A replay is a conditional state change (`failed`/`undelivered` -> `pending`), so a delivery in flight, sent or
+delivered is never sent again, and two admins replaying the same selection send it once. The normal send path
+then re-checks every send-time rule: an opted-out recipient stays blocked.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, case, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge import delivery
+from bridge.addresses import AddressError, parse_address
+from bridge.errors import invalid, not_found
+from bridge.models import (
+    AdminAction,
+    Conversation,
+    ConversationService,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryEvent,
+    Message,
+    Participant,
+    UnroutedMessage,
+)
+from bridge.paging import Page, PageRequest, paginate
+from bridge.timeutil import parse_datetime, utcnow
+
+REPLAYABLE = (delivery.FAILED, delivery.UNDELIVERED)
+REPLAY_BATCH = 500
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_moment(raw: str, now: datetime | None = None) -> datetime:
+    """`2h`, `30m`, `7d` (that long ago) or an ISO-8601 date-time."""
+    match = _RELATIVE.match(raw)
+    if match:
+        return (now or utcnow()) - timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+    try:
+        return parse_datetime(raw if "T" in raw or " " in raw.strip() else f"{raw.strip()}T00:00:00Z")
+    except ValueError:
+        raise invalid(f"Not a time: {raw!r} (use 2h, 30m, 7d or an ISO-8601 date-time)") from None
+
+
+@dataclass(frozen=True)
+class DeliveryFilter:
+    """Which deliveries an admin means. Every field narrows; an empty filter means every failed delivery."""
+
+    statuses: tuple[str, ...] = (delivery.FAILED,)
+    service_sid: str | None = None
+    conversation_sid: str | None = None
+    message_sid: str | None = None
+    address: str | None = None
+    channel: str | None = None
+    error_codes: tuple[int, ...] = ()
+    since: datetime | None = None
+    until: datetime | None = None
+    delivery_sids: tuple[str, ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        """For the audit trail: what was asked for, readably."""
+        described = {key: value for key, value in asdict(self).items() if value not in (None, (), [])}
+        for key in ("since", "until"):
+            if key in described:
+                described[key] = described[key].isoformat()
+        return described
+
+
+def _query(filt: DeliveryFilter) -> Select[tuple[Delivery]]:
+    for status in filt.statuses:
+        if status not in delivery.STATUSES:
+            raise invalid(f"Unknown status {status!r}; one of {', '.join(delivery.STATUSES)}")
+    query = select(Delivery)
+    if filt.statuses:
+        query = query.where(Delivery.status.in_(filt.statuses))
+    if filt.service_sid or filt.conversation_sid:
+        query = query.join(Conversation, Conversation.id == Delivery.conversation_id)
+        if filt.conversation_sid:
+            query = query.where(Conversation.sid == filt.conversation_sid)
+        if filt.service_sid:
+            query = query.join(ConversationService, ConversationService.id == Conversation.service_id).where(
+                ConversationService.sid == filt.service_sid
+            )
+    if filt.message_sid:
+        query = query.join(Message, Message.id == Delivery.message_id).where(Message.sid == filt.message_sid)
+    if filt.address or filt.channel:
+        query = query.join(Participant, Participant.id == Delivery.participant_id)
+        if filt.address:
+            try:
+                normalized = str(parse_address(filt.address))
+            except AddressError as exc:
+                raise invalid(f"Invalid address: {exc}") from None
+            query = query.where(Participant.address == normalized)
+        if filt.channel:
+            query = query.where(Participant.channel == filt.channel.lower())
+    if filt.error_codes:
+        query = query.where(Delivery.error_code.in_(filt.error_codes))
+    if filt.since is not None:
+        query = query.where(Delivery.date_updated >= filt.since)
+    if filt.until is not None:
+        query = query.where(Delivery.date_updated < filt.until)
+    if filt.delivery_sids:
+        query = query.where(Delivery.sid.in_(filt.delivery_sids))
+    return query
+
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    """One delivery as admins see it, with where it belongs and what it carried."""
+
+    sid: str
+    status: str
+    error_code: int
+    error_message: str | None
+    attempts: int
+    channel: str | None
+    address: str | None
+    proxy_address: str | None
+    conversation_sid: str
+    service_sid: str
+    message_sid: str | None
+    message_index: int | None
+    body_preview: str | None
+    channel_message_sid: str | None
+    date_created: datetime
+    date_updated: datetime
+
+
+def _rows(session: Session, deliveries: list[Delivery]) -> list[DeliveryRow]:
+    if not deliveries:
+        return []
+    ids = [d.id for d in deliveries]
+    context = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Delivery.id,
+                Participant.channel,
+                Participant.address,
+                Participant.proxy_address,
+                Conversation.sid.label("conversation_sid"),
+                ConversationService.sid.label("service_sid"),
+                Message.sid.label("message_sid"),
+                Message.index,
+                Message.body,
+            )
+            .join(Conversation, Conversation.id == Delivery.conversation_id)
+            .join(ConversationService, ConversationService.id == Conversation.service_id)
+            .outerjoin(Participant, Participant.id == Delivery.participant_id)
+            .outerjoin(Message, Message.id == Delivery.message_id)
+            .where(Delivery.id.in_(ids))
+        )
+    }
+    rows = []
+    for d in deliveries:
+        c = context[d.id]
+        body = c.body if c.message_sid else d.reply_body
+        rows.append(
+            DeliveryRow(
+                sid=d.sid,
+                status=d.status,
+                error_code=d.error_code,
+                error_message=d.error_message,
+                attempts=d.attempts,
+                channel=c.channel,
+                address=c.address,
+                proxy_address=c.proxy_address,
+                conversation_sid=c.conversation_sid,
+                service_sid=c.service_sid,
+                message_sid=c.message_sid,
+                message_index=c.index,
+                body_preview=(body[:120] + "…") if body and len(body) > 120 else body,
+                channel_message_sid=d.channel_message_sid,
+                date_created=d.date_created,
+                date_updated=d.date_updated,
+            )
+        )
+    return rows
+
+
+def list_deliveries(session: Session, filt: DeliveryFilter, page: PageRequest) -> Page[DeliveryRow]:
+    """Newest first, keyset-paged like the REST API."""
+    found = paginate(session, _query(filt), Delivery.id, page, descending=True)
+    return Page(_rows(session, found.items), found.next_token, found.previous_token)
+
+
+def count_matching(session: Session, filt: DeliveryFilter) -> int:
+    return session.scalar(select(func.count()).select_from(_query(filt).subquery())) or 0
+
+
+def counts_by_status(session: Session, since: datetime | None = None) -> dict[str, int]:
+    query = select(Delivery.status, func.count()).group_by(Delivery.status)
+    if since is not None:
+        query = query.where(Delivery.date_updated >= since)
+    counts = {status: 0 for status in delivery.STATUSES}
+    counts.update({status: count for status, count in session.execute(query).all()})
+    return counts
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    error_code: int
+    count: int
+    example: str | None
+
+
+def failures_by_error_code(session: Session, since: datetime | None = None) -> list[ErrorCount]:
+    query = (
+        select(Delivery.error_code, func.count(), func.max(Delivery.error_message))
+        .where(Delivery.status.in_(REPLAYABLE))
+        .group_by(Delivery.error_code)
+        .order_by(func.count().desc())
+    )
+    if since is not None:
+        query = query.where(Delivery.date_updated >= since)
+    return [ErrorCount(code, count, example) for code, count, example in session.execute(query).all()]
+
+
+def status_buckets(session: Session, since: datetime, minutes: int = 5) -> list[dict[str, Any]]:
+    """Deliveries by status in buckets of `minutes` since `since` (the dashboard's chart)."""
+    now = utcnow()
+    width = timedelta(minutes=minutes)
+    buckets: list[dict[str, Any]] = []
+    start = since
+    rows = session.execute(select(Delivery.status, Delivery.date_updated).where(Delivery.date_updated >= since)).all()
+    while start < now:
+        end = start + width
+        counts = {status: 0 for status in delivery.STATUSES}
+        for status, when in rows:
+            if start <= when < end:
+                counts[status] += 1
+        buckets.append({"start": start, "end": end, "counts": counts})
+        start = end
+    return buckets
+
+
+@dataclass(frozen=True)
+class RecipientStory:
+    delivery: DeliveryRow
+    attempts: list[DeliveryAttempt]
+    events: list[DeliveryEvent]
+
+
+@dataclass(frozen=True)
+class MessageTimeline:
+    message_sid: str
+    conversation_sid: str
+    service_sid: str
+    index: int
+    author: str
+    body: str | None
+    date_created: datetime
+    recipients: list[RecipientStory] = field(default_factory=list)
+
+
+def timeline(session: Session, message_sid: str) -> MessageTimeline:
+    """Every recipient of a message, every carrier attempt and every status callback, in order."""
+    found = session.execute(
+        select(Message, Conversation.sid, ConversationService.sid)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .join(ConversationService, ConversationService.id == Conversation.service_id)
+        .where(Message.sid == message_sid)
+    ).one_or_none()
+    if found is None:
+        raise not_found(f"Message {message_sid} not found")
+    message, conversation_sid, service_sid = found
+    deliveries = list(session.scalars(select(Delivery).where(Delivery.message_id == message.id).order_by(Delivery.id)))
+    stories = []
+    for row in _rows(session, deliveries):
+        delivery_id = next(d.id for d in deliveries if d.sid == row.sid)
+        attempts = list(
+            session.scalars(
+                select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == delivery_id).order_by(DeliveryAttempt.id)
+            )
+        )
+        events = list(
+            session.scalars(
+                select(DeliveryEvent).where(DeliveryEvent.delivery_id == delivery_id).order_by(DeliveryEvent.id)
+            )
+        )
+        stories.append(RecipientStory(row, attempts, events))
+    return MessageTimeline(
+        message.sid,
+        conversation_sid,
+        service_sid,
+        message.index,
+        message.author,
+        message.body,
+        message.date_created,
+        stories,
+    )
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    matched: int  # replayable deliveries the filter named when the replay began
+    replayed: int  # moved back to pending by this replay
+    skipped: int  # no longer replayable by the time this replay reached them (sent meanwhile, or replayed by another)
+    replayed_sids: list[str] = field(default_factory=list)
+
+
+def replay_batches(
+    session_scope: Callable[[], Any], filt: DeliveryFilter, batch: int = REPLAY_BATCH
+) -> Iterator[tuple[int, int]]:
+    """Replays everything `filt` names, one short transaction per batch (so a large replay neither holds locks
+    nor waits for the end to start sending). Yields (replayed, skipped) per batch; the caller sums them up.
+
+    `session_scope` is a Database.transaction-like context manager factory; deliveries are enqueued as each
+    batch commits."""
+    replayable = DeliveryFilter(**{**asdict(filt), "statuses": tuple(s for s in filt.statuses if s in REPLAYABLE)})
+    if not replayable.statuses:
+        raise invalid("Only failed or undelivered deliveries can be replayed")
+    with session_scope() as session:
+        ids = list(session.scalars(_query(replayable).with_only_columns(Delivery.id).order_by(Delivery.id)))
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        with session_scope() as session:
+            moved = _replay(session, chunk)
+        yield len(moved), len(chunk) - len(moved)
+
+
+def _replay(session: Session, ids: list[int]) -> list[int]:
+    now = utcnow()
+    # Everything was accepted and the carrier failed it afterwards: all sends go again. Otherwise the sends the
+    # carrier already accepted are kept, and only the rest go.
+    all_sent = Delivery.sends_done >= func.coalesce(Delivery.sends, 1)
+    moved = list(
+        session.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status.in_(REPLAYABLE))
+            .values(
+                status=delivery.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=None,
+                swept_at=None,
+                error_code=0,
+                error_message=None,
+                sends_done=case((all_sent, 0), else_=Delivery.sends_done),
+                channel_message_sid=case((all_sent, None), else_=Delivery.channel_message_sid),
+                last_part_sid=None,
+                held_status=None,
+                held_sid=None,
+                date_updated=now,
+            )
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    delivery.dispatch_after_commit(session, moved)
+    return moved
+
+
+def replay(
+    session_scope: Callable[[], Any],
+    filt: DeliveryFilter,
+    actor: str,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> ReplayResult:
+    """Replays every delivery `filt` names and records it in the audit trail."""
+    with session_scope() as session:
+        matched = count_matching(
+            session, DeliveryFilter(**{**asdict(filt), "statuses": tuple(s for s in filt.statuses if s in REPLAYABLE)})
+        )
+    replayed = skipped = 0
+    for moved, missed in replay_batches(session_scope, filt):
+        replayed += moved
+        skipped += missed
+        if on_batch is not None:
+            on_batch(moved, missed)
+    with session_scope() as session:
+        record_action(
+            session,
+            actor,
+            "replay",
+            f"replayed {replayed} of {matched} deliveries",
+            {"filter": filt.describe(), "matched": matched, "replayed": replayed, "skipped": skipped},
+        )
+    return ReplayResult(matched, replayed, skipped)
+
+
+def list_unrouted(session: Session, page: PageRequest, status: str = "unrouted") -> Page[UnroutedMessage]:
+    return paginate(
+        session,
+        select(UnroutedMessage).where(UnroutedMessage.status == status),
+        UnroutedMessage.id,
+        page,
+        descending=True,
+    )
+
+
+@dataclass(frozen=True)
+class RerouteResult:
+    routed: bool
+    message_sid: str | None
+    reason: str | None = None
+
+
+def reroute(session_scope: Callable[[], Any], unrouted_id: int, actor: str) -> RerouteResult:
+    """Routes a kept inbound message again, after the missing participant was added. Exactly once: the row is
+    claimed first, and the message's carrier SID is unique."""
+    from bridge import inbound  # inbound imports this module's neighbours; keep the edge of the graph here
+
+    with session_scope() as session:
+        row = session.get(UnroutedMessage, unrouted_id)
+        if row is None:
+            raise not_found(f"Unrouted message {unrouted_id} not found")
+        message = inbound.InboundMessage(
+            carrier=row.carrier,
+            carrier_message_sid=row.carrier_message_sid,
+            from_address=row.from_address,
+            to_address=row.to_address,
+            body=row.body,
+            media=[inbound.InboundMedia(m["url"], m.get("content_type")) for m in row.media or []],
+            payload=row.payload,
+        )
+    try:
+        with session_scope() as session:
+            claimed = session.execute(
+                update(UnroutedMessage)
+                .where(UnroutedMessage.id == unrouted_id, UnroutedMessage.status == "unrouted")
+                .values(status="routing")
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not claimed:
+                return RerouteResult(False, None, "already routed")
+            result = inbound.accept_inbound(session, message, rerouting=True)
+            if result.outcome not in (inbound.ROUTED, inbound.AUTOCREATED):
+                raise _StillUnbound(result.outcome)
+            session.execute(
+                update(UnroutedMessage)
+                .where(UnroutedMessage.id == unrouted_id)
+                .values(status="routed", routed_message_sid=result.message_sid)
+                .execution_options(synchronize_session=False)
+            )
+            record_action(
+                session,
+                actor,
+                "reroute",
+                f"routed unrouted message {unrouted_id} into {result.conversation_sid}",
+                {"unrouted_id": unrouted_id, "message_sid": result.message_sid},
+            )
+    except _StillUnbound:
+        return RerouteResult(False, None, "no participant is bound to this pair yet")
+    except IntegrityError:
+        return RerouteResult(False, None, "already routed")
+    return RerouteResult(True, result.message_sid)
+
+
+class _StillUnbound(Exception):
+    pass
+
+
+def record_action(session: Session, actor: str, action: str, summary: str, details: dict[str, Any]) -> AdminAction:
+    entry = AdminAction(actor=actor, action=action, summary=summary, details=details)
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def audit_trail(session: Session, page: PageRequest) -> Page[AdminAction]:
+    return paginate(session, select(AdminAction), AdminAction.id, page, descending=True)

@@ -1,0 +1,173 @@
+"""`bridge deliveries ...` and `bridge unrouted ...`: the admin operations from a terminal."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from bridge import admin
+from bridge.config import Settings
+from bridge.db import Database
+from bridge.errors import BridgeError
+from bridge.paging import PageRequest
+from bridge.timeutil import iso
+
+
+@contextmanager
+def _database() -> Iterator[Database]:
+    from workers.dispatch import enqueue
+
+    database = Database(Settings.from_env().database_url, dispatcher=enqueue)
+    try:
+        yield database
+    finally:
+        database.dispose()
+
+
+def _filters(func: Any) -> Any:
+    """The filter options every deliveries command shares."""
+    options = [
+        click.option("--status", "statuses", multiple=True, default=("failed",), show_default=True,
+                     help="Delivery status (repeatable): failed, undelivered, pending, sent, delivered, ..."),
+        click.option("--error-code", "error_codes", multiple=True, type=int, help="Carrier error code (repeatable)."),
+        click.option("--since", help="Updated since: 2h, 30m, 7d or an ISO-8601 time."),
+        click.option("--until", help="Updated before: 2h, 30m, 7d or an ISO-8601 time."),
+        click.option("--service", "service_sid", help="Conversation Service SID (IS...)."),
+        click.option("--conversation", "conversation_sid", help="Conversation SID (CH...)."),
+        click.option("--message", "message_sid", help="Message SID (IM...)."),
+        click.option("--address", help="The recipient's address, e.g. +14155550123 or whatsapp:+1..."),
+        click.option("--channel", type=click.Choice(["sms", "whatsapp"]), help="The recipient's channel."),
+        click.option("--sid", "delivery_sids", multiple=True, help="A delivery SID (DY..., repeatable)."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _filter(**given: Any) -> admin.DeliveryFilter:
+    try:
+        return admin.DeliveryFilter(
+            statuses=tuple(given["statuses"]),
+            error_codes=tuple(given["error_codes"]),
+            since=admin.parse_moment(given["since"]) if given.get("since") else None,
+            until=admin.parse_moment(given["until"]) if given.get("until") else None,
+            service_sid=given.get("service_sid"),
+            conversation_sid=given.get("conversation_sid"),
+            message_sid=given.get("message_sid"),
+            address=given.get("address"),
+            channel=given.get("channel"),
+            delivery_sids=tuple(given["delivery_sids"]),
+        )
+    except BridgeError as error:
+        raise click.UsageError(error.message) from None
+
+
+@click.group()
+def deliveries() -> None:
+    """Find, inspect and replay deliveries."""
+
+
+@deliveries.command("list")
+@_filters
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def list_deliveries(limit: int, as_json: bool, **given: Any) -> None:
+    """Deliveries matching the filters, newest first."""
+    filt = _filter(**given)
+    with _database() as database, database.transaction() as session:
+        total = admin.count_matching(session, filt)
+        page = admin.list_deliveries(session, filt, PageRequest(page_size=max(1, min(limit, 1000))))
+    for row in page.items:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {**row.__dict__, "date_created": iso(row.date_created), "date_updated": iso(row.date_updated)}
+                )
+            )
+        else:
+            click.echo(
+                f"{row.sid}  {row.status:<11} {row.error_code or '':>5}  {row.channel or '-':<8} "
+                f"{row.address or '-':<24} {iso(row.date_updated)}  {(row.error_message or '')[:60]}"
+            )
+    if not as_json:
+        click.echo(f"{len(page.items)} shown of {total} matching")
+
+
+@deliveries.command("counts")
+@click.option("--since", default="1h", show_default=True)
+def counts(since: str) -> None:
+    """Deliveries by status, and failures by error code."""
+    moment = admin.parse_moment(since)
+    with _database() as database, database.transaction() as session:
+        by_status = admin.counts_by_status(session, moment)
+        by_code = admin.failures_by_error_code(session, moment)
+    click.echo("status        count")
+    for status, count in by_status.items():
+        click.echo(f"{status:<12} {count:>6}")
+    click.echo("\nerror code    count  example")
+    for entry in by_code:
+        click.echo(f"{entry.error_code:<12} {entry.count:>6}  {(entry.example or '')[:70]}")
+
+
+@deliveries.command("replay")
+@_filters
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--actor", default=None, help="Who is replaying, for the audit trail (default: cli:<user>).")
+def replay(yes: bool, actor: str | None, **given: Any) -> None:
+    """Send failed deliveries again. Only failed or undelivered ones move; each goes out once."""
+    filt = _filter(**given)
+    who = actor or f"cli:{getpass.getuser()}"
+    with _database() as database:
+        with database.transaction() as session:
+            matched = admin.count_matching(session, filt)
+        if matched == 0:
+            click.echo("nothing to replay")
+            return
+        if not yes:
+            click.confirm(f"Replay {matched} deliveries?", abort=True)
+        started = time.monotonic()
+        with click.progressbar(length=matched, label="replaying", show_pos=True) as bar:
+            result = admin.replay(
+                database.transaction, filt, who, on_batch=lambda moved, missed: bar.update(moved + missed)
+            )
+        elapsed = time.monotonic() - started
+    click.echo(
+        f"replayed {result.replayed} of {result.matched} in {elapsed:.1f}s"
+        + (f"; {result.skipped} were no longer failed" if result.skipped else "")
+    )
+
+
+@click.group()
+def unrouted() -> None:
+    """Inbound messages that matched no conversation."""
+
+
+@unrouted.command("list")
+@click.option("--limit", default=50, show_default=True)
+def list_unrouted(limit: int) -> None:
+    with _database() as database, database.transaction() as session:
+        page = admin.list_unrouted(session, PageRequest(page_size=max(1, min(limit, 1000))))
+        for row in page.items:
+            route = f"{row.from_address:<24} -> {row.to_address:<24}"
+            click.echo(f"{row.id:>8}  {iso(row.date_created)}  {route} {(row.body or '')[:50]}")
+
+
+@unrouted.command("reroute")
+@click.argument("unrouted_id", type=int)
+@click.option("--actor", default=None)
+def reroute(unrouted_id: int, actor: str | None) -> None:
+    """Route a kept message again, once its participant has been added to a conversation."""
+    with _database() as database:
+        try:
+            result = admin.reroute(database.transaction, unrouted_id, actor or f"cli:{getpass.getuser()}")
+        except BridgeError as error:
+            raise click.ClickException(error.message) from None
+    if not result.routed:
+        raise click.ClickException(f"not routed: {result.reason}")
+    click.echo(f"routed as {result.message_sid}")
