@@ -22,7 +22,11 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(database_url, **kwargs)
-    kwargs.setdefault("pool_pre_ping", True)  # survive a PostgreSQL restart without a failed request
+    # No pre-ping (it costs a round trip per transaction). After a PostgreSQL restart the first statement on
+    # each stale connection fails; SQLAlchemy then drops the whole pool, the failed request answers 503 (the
+    # carrier retries) and a failed task leaves its row for the sweeper. Nothing is lost; one request per
+    # process pays.
+    kwargs.setdefault("pool_recycle", 1800)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(database_url, **kwargs)

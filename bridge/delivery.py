@@ -16,7 +16,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bridge.addresses import CHAT
@@ -182,29 +182,39 @@ def record_attempt(
     )
 
 
-def sends_done(session: Session, delivery_id: int) -> int:
-    return session.scalar(select(Delivery.sends_done).where(Delivery.id == delivery_id)) or 0
-
-
 def record_part_sent(session: Session, job: DeliveryJob, carrier_message_sid: str, last: bool) -> None:
     """The carrier accepted one send of the delivery (most deliveries are one send). After the last one the
     row is `sent` (unless a status callback has already moved it further), and a callback held for that send
-    is applied."""
-    row = session.scalar(select(Delivery).where(Delivery.id == job.delivery_id).with_for_update())
-    if row is None:
-        return
-    row.channel_message_sid = row.channel_message_sid or carrier_message_sid
-    row.sends_done += 1
-    row.date_updated = utcnow()
+    is applied. One UPDATE in the common case."""
+    values: dict[str, object] = {
+        "channel_message_sid": func.coalesce(Delivery.channel_message_sid, carrier_message_sid),
+        "sends_done": Delivery.sends_done + 1,
+        "date_updated": utcnow(),
+    }
     if last:
-        row.last_part_sid = carrier_message_sid
         # From pending too: if this worker outlived its lease, the row went back to pending, yet the send happened.
-        if row.status in UNFINISHED:
-            row.status, row.lease_until, row.error_code, row.error_message = SENT, None, 0, None
-        if row.held_sid == carrier_message_sid and row.held_status:
-            _move(row, row.held_status)
-        row.held_sid = row.held_status = None
-    session.flush()
+        unfinished = Delivery.status.in_(UNFINISHED)
+        values.update(
+            last_part_sid=carrier_message_sid,
+            status=case((unfinished, SENT), else_=Delivery.status),
+            error_code=case((unfinished, 0), else_=Delivery.error_code),
+            error_message=case((unfinished, None), else_=Delivery.error_message),
+            lease_until=None,
+        )
+    held = session.execute(
+        update(Delivery)
+        .where(Delivery.id == job.delivery_id)
+        .values(**values)
+        .returning(Delivery.held_sid, Delivery.held_status)
+        .execution_options(synchronize_session=False)
+    ).one_or_none()
+    if last and held is not None and held.held_sid is not None:
+        row = session.get(Delivery, job.delivery_id, populate_existing=True)
+        if row is not None:
+            if row.held_sid == carrier_message_sid and row.held_status:
+                _move(row, row.held_status)  # a callback for this send arrived before this record
+            row.held_sid = row.held_status = None
+            session.flush()
 
 
 def record_retry(session: Session, job: DeliveryJob, code: int, message: str, next_attempt_at: datetime) -> None:

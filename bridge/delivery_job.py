@@ -10,13 +10,12 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from bridge import opt_outs
 from bridge.addresses import CHAT, WHATSAPP
 from bridge.conversations import effective_messaging_service
-from bridge.models import Conversation, ConversationService, Delivery, Media, Message, Participant, User
+from bridge.models import Conversation, ConversationService, Delivery, Media, Message, OptOut, Participant, User
 from bridge.timeutil import utcnow
 
 WHATSAPP_WINDOW = timedelta(hours=24)
@@ -49,19 +48,26 @@ class DeliveryJob:
     smart_encoding: bool = False
     window_open: bool = True
     opted_out: bool = False
+    sends_done: int = 0  # sends of a multi-send delivery the carrier already accepted (a retry skips them)
 
 
 def read_job(session: Session, delivery_id: int, now: datetime | None = None) -> DeliveryJob:
+    """One query for the delivery, its recipient, conversation, service, pool, message and the recipient's
+    opt-out; more only when the message has media or attribution is on."""
     now = now or utcnow()
-    delivery, participant, conversation, service = session.execute(
-        select(Delivery, Participant, Conversation, ConversationService)
+    opted_out = (
+        exists()
+        .where(OptOut.address == Participant.address, OptOut.sender == Participant.proxy_address)
+        .label("opted_out")
+    )
+    delivery, participant, conversation, message, is_opted_out = session.execute(
+        select(Delivery, Participant, Conversation, Message, opted_out)
         .join(Participant, Participant.id == Delivery.participant_id)
         .join(Conversation, Conversation.id == Delivery.conversation_id)
-        .join(ConversationService, ConversationService.id == Conversation.service_id)
+        .outerjoin(Message, Message.id == Delivery.message_id)
         .where(Delivery.id == delivery_id)
     ).one()
-    session.refresh(delivery)
-    message = session.get(Message, delivery.message_id) if delivery.message_id is not None else None
+    service = conversation.service  # loaded with the conversation (a joined relationship)
     pool = effective_messaging_service(session, conversation)
     window_open = participant.channel != WHATSAPP or (
         participant.last_inbound_at is not None and now - participant.last_inbound_at < WHATSAPP_WINDOW
@@ -79,11 +85,12 @@ def read_job(session: Session, delivery_id: int, now: datetime | None = None) ->
         body=message.body if message else delivery.reply_body,
         content_sid=message.content_sid if message else None,
         content_variables=message.content_variables if message else None,
-        media=_ready_media(session, message) if message else [],
+        media=_ready_media(session, message) if message and message.media else [],
         author_name=_attribution(session, service, conversation, message) if message else None,
         smart_encoding=bool(pool and pool.smart_encoding),
         window_open=window_open,
-        opted_out=opt_outs.is_opted_out(session, participant.address or "", participant.proxy_address or ""),
+        opted_out=bool(is_opted_out),
+        sends_done=delivery.sends_done,
     )
 
 

@@ -9,6 +9,7 @@ METHOD_NOT_ALLOWED = 20004
 NOT_FOUND = 20404
 TOO_MANY_REQUESTS = 20429
 INTERNAL_ERROR = 20500
+SERVICE_UNAVAILABLE = 20503  # (bridge) a dependency is down for a moment: retry
 
 # Conversations codes.
 USER_EXISTS = 50201

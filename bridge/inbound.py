@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from bridge import (
@@ -67,12 +67,13 @@ def parse_pair(inbound: InboundMessage) -> tuple[Address, Address]:
 
 
 def is_duplicate(session: Session, carrier_message_sid: str, rerouting: bool = False) -> bool:
-    """Seen before: as a message, or kept out of conversations (unless an admin is routing that one again)."""
-    if session.scalar(select(Message.id).where(Message.carrier_message_sid == carrier_message_sid)):
-        return True
-    return not rerouting and bool(
-        session.scalar(select(UnroutedMessage.id).where(UnroutedMessage.carrier_message_sid == carrier_message_sid))
-    )
+    """Seen before: as a message, or kept out of conversations (unless an admin is routing that one again).
+    One round trip; the unique constraints are what really guarantee it under races."""
+    as_message = exists().where(Message.carrier_message_sid == carrier_message_sid)
+    if rerouting:
+        return bool(session.scalar(select(as_message)))
+    kept = exists().where(UnroutedMessage.carrier_message_sid == carrier_message_sid)
+    return bool(session.scalar(select(or_(as_message, kept))))
 
 
 def bound_participant(session: Session, person: Address, proxy: Address) -> Participant | None:

@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bridge import delivery, errors
 from bridge.conversations import ACTIVE, CLOSED, INACTIVE, schedule_timers
@@ -70,15 +71,22 @@ def _author_participant(session: Session, conversation: Conversation, author: st
 
 def next_index(session: Session, conversation: Conversation) -> int:
     """Hands out the next index. The UPDATE takes the conversation's row lock until commit, so concurrent
-    writers are ordered and indexes stay strictly increasing on every backend."""
-    index = session.execute(
+    writers are ordered and indexes stay strictly increasing on every backend. The same statement wakes an
+    inactive conversation (a new message does, as in Twilio) and reads back what the caller needs."""
+    now = utcnow()
+    index, state, date_updated = session.execute(
         update(Conversation)
         .where(Conversation.id == conversation.id)
-        .values(last_message_index=Conversation.last_message_index + 1)
-        .returning(Conversation.last_message_index)
+        .values(
+            last_message_index=Conversation.last_message_index + 1,
+            state=case((Conversation.state == INACTIVE, ACTIVE), else_=Conversation.state),
+            date_updated=now,
+        )
+        .returning(Conversation.last_message_index, Conversation.state, Conversation.date_updated)
         .execution_options(synchronize_session=False)
-    ).scalar_one()
-    session.refresh(conversation)
+    ).one()
+    for name, value in (("last_message_index", index), ("state", state), ("date_updated", date_updated)):
+        set_committed_value(conversation, name, value)
     return int(index)
 
 
@@ -111,10 +119,8 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
         date_updated=new.date_updated or new.date_created or now,
     )
     session.add(message)
-    if conversation.state == INACTIVE:
-        conversation.state = ACTIVE  # a new message wakes an inactive conversation, as in Twilio
-    schedule_timers(conversation, now)
-    conversation.date_updated = now
+    if conversation.timer_inactive or conversation.timer_closed:
+        schedule_timers(conversation, now)  # timers count from the last message
     session.flush()
     # In the message's transaction: the rows are the outbox, committed before any worker hears of them.
     delivery.plan_deliveries(session, message, participant)

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 from flask import Flask, Response, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from bridge import errors
@@ -51,6 +52,15 @@ def register(app: Flask) -> None:
         response = error.get_response()
         response.set_data(jsonify(body.as_dict()).get_data())
         response.mimetype = "application/json"
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Response:
+        # The database went away (a restart, a failover): retryable, and nothing was stored.
+        log.warning("database unavailable: %s", type(error.orig).__name__ if error.orig else error)
+        body = BridgeError(errors.SERVICE_UNAVAILABLE, "Temporarily unavailable; retry shortly", 503)
+        response = error_response(body)
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

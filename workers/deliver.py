@@ -1,5 +1,10 @@
-"""Sending one delivery: claim it, check the send-time rules, render it for the recipient's channel, call the
-carrier once per send, record the outcome. No transaction is open while the carrier is being called."""
+"""Sending deliveries: claim, check the send-time rules, render for the recipient's channel, call the carrier
+once per send, record the outcome. Two short transactions per delivery (claim+render, then outcome+next in
+line); none is open while the carrier is being called.
+
+A task drains its recipient's line: after one delivery it goes on with that recipient's next one (up to
+`DRAIN_LIMIT`), which keeps their order and saves a round trip through the broker per message.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from sqlalchemy.orm import Session
 
 from bridge import delivery, opt_outs, translate
 from bridge.carriers.base import OPTED_OUT, CarrierError, OutboundMessage
@@ -19,6 +26,7 @@ log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = 20500
 OPTED_OUT_MESSAGE = "The recipient has opted out of messages from this sender (they replied STOP)"
+DRAIN_LIMIT = 25  # then the rest of the line goes back to the queue, so one busy recipient cannot hog a thread
 
 
 @dataclass(frozen=True)
@@ -27,6 +35,7 @@ class Outcome:
 
     next_delivery_id: int | None = None
     retry_in_seconds: float | None = None
+    retry_delivery_id: int | None = None
 
 
 def status_callback_url(public_base_url: str, delivery_sid: str) -> str:
@@ -51,28 +60,40 @@ def render_request(job: DeliveryJob, public_base_url: str) -> translate.RenderRe
 
 
 def run_delivery(ctx: WorkerContext, delivery_id: int) -> Outcome:
+    """Delivers `delivery_id` and then, while they are due, the same recipient's next ones."""
+    current: int | None = delivery_id
+    for _ in range(DRAIN_LIMIT):
+        if current is None:
+            return Outcome()
+        outcome = deliver_one(ctx, current)
+        if outcome.retry_in_seconds is not None:
+            return outcome
+        current = outcome.next_delivery_id
+    return Outcome(next_delivery_id=current)
+
+
+def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:
     settings = ctx.settings
     with ctx.database.transaction() as session:
         job = delivery.claim(session, delivery_id, settings.delivery_lease_seconds)
-        done_before = delivery.sends_done(session, delivery_id) if job else 0
-    if job is None:
-        return Outcome()  # already done, in flight elsewhere, not due, or waiting its turn
-    if job.opted_out:
-        return _blocked(ctx, job, OPTED_OUT, OPTED_OUT_MESSAGE)
-    rendering = translate.render(render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid))
-    if rendering.blocked is not None:
-        return _blocked(ctx, job, *rendering.blocked)
-    with ctx.database.transaction() as session:
+        if job is None:
+            return Outcome()  # already done, in flight elsewhere, not due, or waiting its turn
+        if job.opted_out:
+            return _blocked(session, job, OPTED_OUT, OPTED_OUT_MESSAGE)
+        rendering = translate.render(
+            render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid)
+        )
+        if rendering.blocked is not None:
+            return _blocked(session, job, *rendering.blocked)
         delivery.record_rendering(session, job, rendering.encoding, rendering.segments, len(rendering.sends))
-    return _send(ctx, job, rendering.sends, done_before)
+    return _send(ctx, job, rendering.sends)
 
 
-def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage], done_before: int) -> Outcome:
+def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage]) -> Outcome:
     """Each send in order. Sends a previous attempt already got accepted are skipped, so a retry after a
     failure halfway through a long text does not repeat its first part."""
-    first_sid: str | None = None
     for number, outbound in enumerate(sends):
-        if number < done_before:
+        if number < job.sends_done:
             continue
         started, clock = utcnow(), time.monotonic()
         try:
@@ -83,7 +104,7 @@ def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage], do
             log.exception("delivery %s: unexpected error while sending", job.delivery_sid)
             wrapped = CarrierError(INTERNAL_ERROR, f"internal error: {type(error).__name__}", retryable=True)
             return _failed(ctx, job, wrapped, started, clock)
-        first_sid = first_sid or result.carrier_message_sid
+        last = number == len(sends) - 1
         with ctx.database.transaction() as session:
             delivery.record_attempt(
                 session,
@@ -93,18 +114,18 @@ def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage], do
                 http_status=201,
                 carrier_message_sid=result.carrier_message_sid,
             )
-            delivery.record_part_sent(session, job, result.carrier_message_sid, last=number == len(sends) - 1)
+            delivery.record_part_sent(session, job, result.carrier_message_sid, last=last)
+            following = delivery.next_in_line(session, job.participant_id, job.delivery_id) if last else None
     log.info("delivery %s sent in %d send(s) (attempt %d)", job.delivery_sid, len(sends), job.attempt)
-    return Outcome(next_delivery_id=_next(ctx, job))
+    return Outcome(next_delivery_id=following)
 
 
-def _blocked(ctx: WorkerContext, job: DeliveryJob, code: int, message: str) -> Outcome:
-    """A send-time rule forbids this send: it fails at once, with no carrier call."""
-    with ctx.database.transaction() as session:
-        delivery.record_attempt(session, job, utcnow(), 0, error_code=code, error_message=message)
-        delivery.record_failure(session, job, code, message)
+def _blocked(session: Session, job: DeliveryJob, code: int, message: str) -> Outcome:
+    """A send-time rule forbids this send: it fails at once, with no carrier call (same transaction as the claim)."""
+    delivery.record_attempt(session, job, utcnow(), 0, error_code=code, error_message=message)
+    delivery.record_failure(session, job, code, message)
     log.info("delivery %s blocked before the carrier: %s", job.delivery_sid, code)
-    return Outcome(next_delivery_id=_next(ctx, job))
+    return Outcome(next_delivery_id=delivery.next_in_line(session, job.participant_id, job.delivery_id))
 
 
 def _failed(ctx: WorkerContext, job: DeliveryJob, error: CarrierError, started: datetime, clock: float) -> Outcome:
@@ -128,20 +149,18 @@ def _failed(ctx: WorkerContext, job: DeliveryJob, error: CarrierError, started: 
         )
         if delay is not None:
             delivery.record_retry(session, job, error.code, error.message, utcnow() + timedelta(seconds=delay))
+            following = None
         else:
             delivery.record_failure(session, job, error.code, error.message)
+            following = delivery.next_in_line(session, job.participant_id, job.delivery_id)
         if error.code == OPTED_OUT:  # the carrier knows of an opt-out the bridge did not: remember it
             opt_outs.record_opt_out(session, job.address, job.proxy_address, opt_outs.CARRIER_REPORTED)
     if delay is not None:
         log.info("delivery %s: error %s, retry %d in %.1fs", job.delivery_sid, error.code, job.attempt, delay)
-        return Outcome(retry_in_seconds=delay)  # the recipient's line waits for this one
+        # The recipient's line waits for this one.
+        return Outcome(retry_in_seconds=delay, retry_delivery_id=job.delivery_id)
     log.info("delivery %s failed with %s after %d attempt(s)", job.delivery_sid, error.code, job.attempt)
-    return Outcome(next_delivery_id=_next(ctx, job))
-
-
-def _next(ctx: WorkerContext, job: DeliveryJob) -> int | None:
-    with ctx.database.transaction() as session:
-        return delivery.next_in_line(session, job.participant_id, job.delivery_id)
+    return Outcome(next_delivery_id=following)
 
 
 def _elapsed_ms(clock: float) -> int:

@@ -23,7 +23,7 @@ def deliver(delivery_id: int) -> None:
     if outcome.next_delivery_id is not None:
         deliver.apply_async(args=[outcome.next_delivery_id])
     if outcome.retry_in_seconds is not None and outcome.retry_in_seconds <= MAX_COUNTDOWN_SECONDS:
-        deliver.apply_async(args=[delivery_id], countdown=outcome.retry_in_seconds)
+        deliver.apply_async(args=[outcome.retry_delivery_id], countdown=outcome.retry_in_seconds)
 
 
 @app.task(name="bridge.fetch_media", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
