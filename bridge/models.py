@@ -275,6 +275,7 @@ class Delivery(Base, Timestamps):
         Index("ix_deliveries_participant_id_status", "participant_id", "status"),
         Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_deliveries_status_date_updated", "status", "date_updated"),
+        Index("ix_deliveries_date_updated", "date_updated"),
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sid: Mapped[str] = mapped_column(String(34), unique=True)

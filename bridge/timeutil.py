@@ -33,7 +33,10 @@ def parse_datetime(raw: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-01:00 lies past the last representable instant
+        raise ValueError(f"date-time out of range: {raw!r}") from None
 
 
 def parse_duration(raw: str) -> timedelta:

@@ -75,4 +75,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
     app.register_blueprint(twilio_webhooks.blueprint)
+    # --- admin console and its JSON API: session, CSRF, sign-in rate limit, blueprints (webhooks/admin/) ---
+    from webhooks import admin as admin_faces
+
+    admin_faces.init_app(app, settings)
+    # --- end admin ---
     return app

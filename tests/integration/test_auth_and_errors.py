@@ -243,3 +243,13 @@ def test_a_chunked_body_over_the_limit_is_refused_whole_not_cut(live: LiveBridge
         timeout=30,
     )
     assert small.status_code == 201 and small.json()["body"] == "chunked but whole"
+
+
+def test_a_date_past_the_last_representable_instant_is_a_400(live: LiveBridge) -> None:
+    response = requests.post(
+        f"{live.url}/v1/Conversations",
+        data={"DateCreated": "9999-12-31T23:59:59-01:00"},
+        auth=(live.account_sid, live.auth_token),
+        timeout=10,
+    )
+    assert response.status_code == 400 and response.json()["code"] == 20001

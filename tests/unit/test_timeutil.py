@@ -150,3 +150,8 @@ def test_dates_round_trip_through_twilio_format(moment: datetime) -> None:
     assert written is not None
     assert parse_datetime(written) == moment.replace(microsecond=0)
     assert iso(parse_datetime(written)) == written
+
+
+def test_a_date_time_past_the_last_instant_is_a_value_error_not_an_overflow() -> None:
+    with pytest.raises(ValueError, match="out of range"):
+        parse_datetime("9999-12-31T23:59:59-01:00")

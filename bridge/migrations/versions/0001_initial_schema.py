@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 22:26:12.025734
+Create Date: 2026-11-24 23:23:43.341074
 """
 
 from __future__ import annotations
@@ -362,6 +362,7 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_deliveries_channel_message_sid"), "deliveries", ["channel_message_sid"], unique=False)
     op.create_index(op.f("ix_deliveries_conversation_id"), "deliveries", ["conversation_id"], unique=False)
+    op.create_index("ix_deliveries_date_updated", "deliveries", ["date_updated"], unique=False)
     op.create_index(op.f("ix_deliveries_message_id"), "deliveries", ["message_id"], unique=False)
     op.create_index("ix_deliveries_participant_id_status", "deliveries", ["participant_id", "status"], unique=False)
     op.create_index("ix_deliveries_status_date_updated", "deliveries", ["status", "date_updated"], unique=False)
@@ -460,6 +461,7 @@ def downgrade() -> None:
     op.drop_index("ix_deliveries_status_date_updated", table_name="deliveries")
     op.drop_index("ix_deliveries_participant_id_status", table_name="deliveries")
     op.drop_index(op.f("ix_deliveries_message_id"), table_name="deliveries")
+    op.drop_index("ix_deliveries_date_updated", table_name="deliveries")
     op.drop_index(op.f("ix_deliveries_conversation_id"), table_name="deliveries")
     op.drop_index(op.f("ix_deliveries_channel_message_sid"), table_name="deliveries")
     op.drop_table("deliveries")

@@ -1,0 +1,155 @@
+"""The admin JSON API under `/admin/api/`: the operations of `bridge.admin` for scripts and for the console.
+
+Authenticated by HTTP Basic with the admin credentials, or by the console's session cookie (then CSRF applies to
+POST). Errors are the bridge's JSON (`code`, `message`, `more_info`, `status`). Lists are keyset-paged like the
+REST API (`PageSize`, `PageToken`, `meta.next_page_url`). Documented in README.md, "Admin".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+from werkzeug.datastructures import MultiDict
+
+from bridge import admin, delivery
+from bridge.errors import BridgeError, invalid, not_found
+from bridge.paging import KEY_MAX, Page, PageRequest
+from bridge.timeutil import iso
+from webhooks.admin import auth, csrf, filters, present, ratelimit
+from webhooks.api.base import database, envelope, page_request
+from webhooks.errors import error_response
+
+blueprint = Blueprint("admin_api", __name__, url_prefix="/admin/api")
+
+PAGING = ("Page", "PageSize", "PageToken")
+FORM_FIELDS = ("csrf_token",)  # what the console's own forms add to a filter
+UNROUTED_STATUSES = ("unrouted", "routed")
+MAX_PAGE_SIZE = 1000
+
+
+@blueprint.before_request
+def _authenticate() -> None:
+    g.admin_user = auth.authenticate_api()
+
+
+@blueprint.errorhandler(csrf.CSRFError)
+def _csrf_refused(error: csrf.CSRFError) -> Response:
+    message = f"CSRF check failed: {error.description} Send the console's token in the X-CSRFToken header."
+    return error_response(BridgeError(auth.FORBIDDEN, message, 403))
+
+
+@blueprint.errorhandler(ratelimit.RateLimitExceeded)
+def _too_many(_error: ratelimit.RateLimitExceeded) -> Response:
+    seconds = ratelimit.retry_after_seconds()
+    message = ratelimit.TOO_MANY.format(seconds=seconds)
+    return error_response(BridgeError(20429, message, 429), {"Retry-After": str(seconds)})
+
+
+def _only(*names: str) -> None:
+    unknown = [name for name in request.args if name not in names]
+    if unknown:
+        raise invalid(f"Unknown parameter {unknown[0]!r}; this endpoint takes {', '.join(names) or 'none'}")
+
+
+def _listing(key: str, items: list[dict[str, Any]], page: Page[Any], page_req: PageRequest, **extra: Any) -> Response:
+    body = envelope(key, items, page, page_req).get_json()
+    body.update(extra)
+    return jsonify(body)
+
+
+@blueprint.get("/deliveries")
+def list_deliveries() -> Response:
+    """Deliveries matching the filters (default: failed ones), newest first."""
+    filt = filters.delivery_filter(request.args, ignore=PAGING)
+    page_req = page_request(max_size=MAX_PAGE_SIZE)
+    with database().transaction() as session:
+        page = admin.list_deliveries(session, filt, page_req)
+        matching = admin.count_matching(session, filt)
+    items = [present.delivery_json(row) for row in page.items]
+    return _listing("deliveries", items, page, page_req, matching=matching)
+
+
+@blueprint.get("/deliveries/counts")
+def counts() -> Response:
+    """Deliveries by status, and failures by error code (with an example message), since a moment."""
+    _only("since")
+    since = admin.parse_moment(request.args.get("since") or "1h")
+    with database().transaction() as session:
+        by_status = admin.counts_by_status(session, since)
+        by_code = admin.failures_by_error_code(session, since)
+    return jsonify(
+        {
+            "since": iso(since),
+            "by_status": by_status,
+            "by_error_code": [{"error_code": e.error_code, "count": e.count, "example": e.example} for e in by_code],
+        }
+    )
+
+
+@blueprint.get("/messages/<message_sid>/timeline")
+def message_timeline(message_sid: str) -> Response:
+    _only()
+    with database().transaction() as session:
+        story = admin.timeline(session, message_sid)
+    return jsonify(present.timeline_json(story))
+
+
+def _body_values() -> MultiDict[str, str]:
+    if request.is_json:
+        return filters.values_from_json(request.get_json())
+    return MultiDict(request.form)
+
+
+@blueprint.post("/replay")
+def replay() -> Response:
+    """Replays a filter's failed deliveries, or the delivery SIDs given. Each goes out once, however often or
+    concurrently this is called: only failed/undelivered rows move back to pending."""
+    values = _body_values()
+    named = filters.names_given(values, ignore=FORM_FIELDS)
+    if not named:
+        raise invalid("Name what to replay: filters (status, error_code, since, service, ...) or sids")
+    by_sid = bool({"sid", "sids"} & set(named))
+    default = admin.REPLAYABLE if by_sid else (delivery.FAILED,)
+    target = filters.replayable(filters.delivery_filter(values, ignore=FORM_FIELDS, default_statuses=default))
+    if target is None:
+        raise invalid("Only failed or undelivered deliveries can be replayed")
+    result = admin.replay(database().transaction, target, g.admin_user)
+    return jsonify({"matched": result.matched, "replayed": result.replayed, "skipped": result.skipped})
+
+
+@blueprint.get("/unrouted")
+def list_unrouted() -> Response:
+    """Inbound messages no conversation took (`status=unrouted`, the default) or that were re-routed since."""
+    _only("status", *PAGING)
+    status = request.args.get("status") or "unrouted"
+    if status not in UNROUTED_STATUSES:
+        raise invalid(f"status must be one of {', '.join(UNROUTED_STATUSES)}")
+    page_req = page_request(max_size=MAX_PAGE_SIZE)
+    with database().transaction() as session:
+        page = admin.list_unrouted(session, page_req, status)
+        items = [present.unrouted_json(row) for row in page.items]
+    return _listing("unrouted", items, page, page_req)
+
+
+@blueprint.post("/unrouted/<int:unrouted_id>/reroute")
+def reroute(unrouted_id: int) -> Response:
+    """Routes a kept message again (once its sender was added to a conversation). `routed` says whether it
+    went; `reason` says why not (already routed, or still no participant bound to the pair)."""
+    if unrouted_id > KEY_MAX:
+        raise not_found(f"Unrouted message {unrouted_id} not found")
+    result = admin.reroute(database().transaction, unrouted_id, g.admin_user)
+    return jsonify(
+        {"id": unrouted_id, "routed": result.routed, "message_sid": result.message_sid, "reason": result.reason}
+    )
+
+
+@blueprint.get("/audit")
+def audit() -> Response:
+    """Everything admins did (sign-ins, failed sign-ins, replays, re-routes), newest first."""
+    _only(*PAGING)
+    page_req = page_request(max_size=MAX_PAGE_SIZE)
+    with database().transaction() as session:
+        page = admin.audit_trail(session, page_req)
+        items = [present.action_json(action) for action in page.items]
+    return _listing("actions", items, page, page_req)
