@@ -8,11 +8,15 @@ A task drains its recipient's line: after one delivery it goes on with that reci
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bridge import delivery, opt_outs, translate
@@ -23,6 +27,7 @@ from bridge.timeutil import utcnow
 from workers.context import WorkerContext
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 INTERNAL_ERROR = 20500
 OPTED_OUT_MESSAGE = "The recipient has opted out of messages from this sender (they replied STOP)"
@@ -104,20 +109,25 @@ def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage]) ->
             log.exception("delivery %s: unexpected error while sending", job.delivery_sid)
             wrapped = CarrierError(INTERNAL_ERROR, f"internal error: {type(error).__name__}", retryable=True)
             return _failed(ctx, job, wrapped, started, clock)
-        last = number == len(sends) - 1
-        with ctx.database.transaction() as session:
-            delivery.record_attempt(
-                session,
-                job,
-                started,
-                _elapsed_ms(clock),
-                http_status=201,
-                carrier_message_sid=result.carrier_message_sid,
-            )
-            delivery.record_part_sent(session, job, result.carrier_message_sid, last=last)
-            following = delivery.next_in_line(session, job.participant_id, job.delivery_id) if last else None
+        record = functools.partial(
+            _record_sent,
+            job=job,
+            started=started,
+            elapsed_ms=_elapsed_ms(clock),
+            carrier_message_sid=result.carrier_message_sid,
+            last=number == len(sends) - 1,
+        )
+        following = _durably(ctx, record, job)
     log.info("delivery %s sent in %d send(s) (attempt %d)", job.delivery_sid, len(sends), job.attempt)
     return Outcome(next_delivery_id=following)
+
+
+def _record_sent(
+    session: Session, *, job: DeliveryJob, started: datetime, elapsed_ms: int, carrier_message_sid: str, last: bool
+) -> int | None:
+    delivery.record_attempt(session, job, started, elapsed_ms, http_status=201, carrier_message_sid=carrier_message_sid)
+    delivery.record_part_sent(session, job, carrier_message_sid, last=last)
+    return delivery.next_in_line(session, job.participant_id, job.delivery_id) if last else None
 
 
 def _blocked(session: Session, job: DeliveryJob, code: int, message: str) -> Outcome:
@@ -136,31 +146,54 @@ def _failed(ctx: WorkerContext, job: DeliveryJob, error: CarrierError, started: 
         delay = delivery.backoff_seconds(
             job.attempt, settings.retry_base_seconds, settings.retry_max_seconds, error.retry_after
         )
-    with ctx.database.transaction() as session:
+    elapsed = _elapsed_ms(clock)
+
+    def record(session: Session) -> int | None:
         delivery.record_attempt(
             session,
             job,
             started,
-            _elapsed_ms(clock),
+            elapsed,
             http_status=error.http_status,
             error_code=error.code,
             error_message=error.message,
             will_retry=retry,
         )
-        if delay is not None:
-            delivery.record_retry(session, job, error.code, error.message, utcnow() + timedelta(seconds=delay))
-            following = None
-        else:
-            delivery.record_failure(session, job, error.code, error.message)
-            following = delivery.next_in_line(session, job.participant_id, job.delivery_id)
         if error.code == OPTED_OUT:  # the carrier knows of an opt-out the bridge did not: remember it
             opt_outs.record_opt_out(session, job.address, job.proxy_address, opt_outs.CARRIER_REPORTED)
+        if delay is not None:
+            delivery.record_retry(session, job, error.code, error.message, utcnow() + timedelta(seconds=delay))
+            return None
+        delivery.record_failure(session, job, error.code, error.message)
+        return delivery.next_in_line(session, job.participant_id, job.delivery_id)
+
+    following = _durably(ctx, record, job)
     if delay is not None:
         log.info("delivery %s: error %s, retry %d in %.1fs", job.delivery_sid, error.code, job.attempt, delay)
         # The recipient's line waits for this one.
         return Outcome(retry_in_seconds=delay, retry_delivery_id=job.delivery_id)
     log.info("delivery %s failed with %s after %d attempt(s)", job.delivery_sid, error.code, job.attempt)
     return Outcome(next_delivery_id=following)
+
+
+def _durably(ctx: WorkerContext, work: Callable[[Session], T], job: DeliveryJob) -> T:
+    """Records what the carrier said, retrying while the database is unreachable (a restart, a failover).
+
+    The carrier's answer exists only in this process's memory: if it were dropped, the row would go back to
+    pending when its lease runs out and the message would be sent twice. So the worker keeps trying for most
+    of the lease before giving up."""
+    deadline = time.monotonic() + ctx.settings.delivery_lease_seconds * 0.8
+    pause = 0.2
+    while True:
+        try:
+            with ctx.database.transaction() as session:
+                return work(session)
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("delivery %s: database unavailable while recording the outcome; retrying", job.delivery_sid)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)
 
 
 def _elapsed_ms(clock: float) -> int:
