@@ -7,7 +7,7 @@ import binascii
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -210,7 +210,7 @@ def set_state(session: Session, conversation: Conversation, state: str) -> None:
     if state == CLOSED:
         session.execute(
             update(Participant)
-            .where(Participant.conversation_id == conversation.id, Participant.binding_active.is_(True))
+            .where(Participant.conversation_id == conversation.id, Participant.binding_active == true())
             .values(binding_active=False)
         )
 

@@ -16,8 +16,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, exists, func, insert, select, update
+from sqlalchemy.orm import Session
 
 from bridge.addresses import CHAT
 from bridge.db import DISPATCH_KEY
@@ -67,50 +67,58 @@ def advance(current: str, carrier_status: str) -> str:
 
 DELIVER, FETCH_MEDIA = "deliver", "fetch_media"  # the tasks a transaction can ask for
 
+# Core tables for the statements that run per message and per send: no ORM unit of work on the hot path.
+_DELIVERIES = Delivery.__table__
+D = _DELIVERIES.c
+_PARTICIPANTS = Participant.__table__
+_MEDIA = Media.__table__
+_ATTEMPTS = DeliveryAttempt.__table__
+
 
 def dispatch_after_commit(session: Session, delivery_ids: list[int], task: str = DELIVER) -> None:
     session.info.setdefault(DISPATCH_KEY, []).extend((task, row_id) for row_id in delivery_ids)
 
 
 def plan_deliveries(session: Session, message: Message, author: Participant | None) -> list[int]:
-    """One pending delivery per SMS/WhatsApp participant who joined before the message (author excluded)."""
-    query = select(Participant.id, Participant.sid).where(
-        Participant.conversation_id == message.conversation_id,
-        Participant.channel != CHAT,
-        Participant.joined_at_index < message.index,
+    """One pending delivery per SMS/WhatsApp participant who joined before the message (author excluded).
+    One SELECT and one multi-row INSERT (Core: this runs for every message)."""
+    p = _PARTICIPANTS.c
+    query = select(p.id, p.sid).where(
+        p.conversation_id == message.conversation_id, p.channel != CHAT, p.joined_at_index < message.index
     )
     if author is not None:
-        query = query.where(Participant.id != author.id)
+        query = query.where(p.id != author.id)
+    recipients = session.execute(query.order_by(p.id)).all()
+    if not recipients:
+        return []
     now = utcnow()
     rows = [
-        Delivery(
-            sid=new_sid("DY"),
-            message_id=message.id,
-            conversation_id=message.conversation_id,
-            participant_id=participant_id,
-            participant_sid=participant_sid,
-            status=PENDING,
-            next_attempt_at=now,
-        )
-        for participant_id, participant_sid in session.execute(query.order_by(Participant.id)).all()
+        {
+            "sid": new_sid("DY"),
+            "message_id": message.id,
+            "conversation_id": message.conversation_id,
+            "participant_id": participant_id,
+            "participant_sid": participant_sid,
+            "status": PENDING,
+            "next_attempt_at": now,
+        }
+        for participant_id, participant_sid in recipients
     ]
-    session.add_all(rows)
-    session.flush()
-    ids = [row.id for row in rows]
+    ids = list(session.scalars(insert(_DELIVERIES).returning(D.id, sort_by_parameter_order=True), rows))
     dispatch_after_commit(session, ids)
     return ids
 
 
 def _no_media_being_fetched() -> object:
     """A message whose inbound media is still being fetched from the carrier waits for it."""
-    return ~exists().where(Media.message_id == Delivery.message_id, Media.status == "pending")
+    return ~exists().where(_MEDIA.c.message_id == D.message_id, _MEDIA.c.status == "pending")
 
 
 def _no_earlier_unfinished() -> object:
-    earlier = aliased(Delivery)
+    earlier = _DELIVERIES.alias("earlier").c
     return ~exists().where(
-        earlier.participant_id == Delivery.participant_id,
-        earlier.id < Delivery.id,
+        earlier.participant_id == D.participant_id,
+        earlier.id < D.id,
         earlier.status.in_(UNFINISHED),
     )
 
@@ -119,23 +127,22 @@ def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetim
     """pending -> sending, only if due and at the head of its recipient's line. None: nothing to do here."""
     now = now or utcnow()
     claimed = session.execute(
-        update(Delivery)
+        update(_DELIVERIES)
         .where(
-            Delivery.id == delivery_id,
-            Delivery.status == PENDING,
-            Delivery.next_attempt_at <= now + timedelta(seconds=1),
-            Delivery.participant_id.is_not(None),
+            D.id == delivery_id,
+            D.status == PENDING,
+            D.next_attempt_at <= now + timedelta(seconds=1),
+            D.participant_id.is_not(None),
             _no_earlier_unfinished(),
             _no_media_being_fetched(),
         )
         .values(
             status=SENDING,
-            attempts=Delivery.attempts + 1,
+            attempts=D.attempts + 1,
             lease_until=now + timedelta(seconds=lease_seconds),
             date_updated=now,
         )
-        .returning(Delivery.id)
-        .execution_options(synchronize_session=False)
+        .returning(D.id)
     ).scalar_one_or_none()
     if claimed is None:
         _fail_if_orphaned(session, delivery_id)
@@ -146,12 +153,11 @@ def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetim
 def _fail_if_orphaned(session: Session, delivery_id: int) -> None:
     """A pending delivery whose participant was removed can never go out: it fails, visibly."""
     session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status == PENDING, Delivery.participant_id.is_(None))
+        update(_DELIVERIES)
+        .where(D.id == delivery_id, D.status == PENDING, D.participant_id.is_(None))
         .values(
             status=FAILED, error_code=PARTICIPANT_GONE, error_message="Participant was removed", date_updated=utcnow()
         )
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -167,8 +173,8 @@ def record_attempt(
     error_message: str | None = None,
     will_retry: bool = False,
 ) -> None:
-    session.add(
-        DeliveryAttempt(
+    session.execute(
+        insert(_ATTEMPTS).values(
             delivery_id=job.delivery_id,
             attempt=job.attempt,
             started_at=started_at,
@@ -187,26 +193,22 @@ def record_part_sent(session: Session, job: DeliveryJob, carrier_message_sid: st
     row is `sent` (unless a status callback has already moved it further), and a callback held for that send
     is applied. One UPDATE in the common case."""
     values: dict[str, object] = {
-        "channel_message_sid": func.coalesce(Delivery.channel_message_sid, carrier_message_sid),
-        "sends_done": Delivery.sends_done + 1,
+        "channel_message_sid": func.coalesce(D.channel_message_sid, carrier_message_sid),
+        "sends_done": D.sends_done + 1,
         "date_updated": utcnow(),
     }
     if last:
         # From pending too: if this worker outlived its lease, the row went back to pending, yet the send happened.
-        unfinished = Delivery.status.in_(UNFINISHED)
+        unfinished = D.status.in_(UNFINISHED)
         values.update(
             last_part_sid=carrier_message_sid,
-            status=case((unfinished, SENT), else_=Delivery.status),
-            error_code=case((unfinished, 0), else_=Delivery.error_code),
-            error_message=case((unfinished, None), else_=Delivery.error_message),
+            status=case((unfinished, SENT), else_=D.status),
+            error_code=case((unfinished, 0), else_=D.error_code),
+            error_message=case((unfinished, None), else_=D.error_message),
             lease_until=None,
         )
     held = session.execute(
-        update(Delivery)
-        .where(Delivery.id == job.delivery_id)
-        .values(**values)
-        .returning(Delivery.held_sid, Delivery.held_status)
-        .execution_options(synchronize_session=False)
+        update(_DELIVERIES).where(D.id == job.delivery_id).values(**values).returning(D.held_sid, D.held_status)
     ).one_or_none()
     if last and held is not None and held.held_sid is not None:
         row = session.get(Delivery, job.delivery_id, populate_existing=True)
@@ -219,8 +221,8 @@ def record_part_sent(session: Session, job: DeliveryJob, carrier_message_sid: st
 
 def record_retry(session: Session, job: DeliveryJob, code: int, message: str, next_attempt_at: datetime) -> None:
     session.execute(
-        update(Delivery)
-        .where(Delivery.id == job.delivery_id, Delivery.status == SENDING)
+        update(_DELIVERIES)
+        .where(D.id == job.delivery_id, D.status == SENDING)
         .values(
             status=PENDING,
             next_attempt_at=next_attempt_at,
@@ -229,7 +231,6 @@ def record_retry(session: Session, job: DeliveryJob, code: int, message: str, ne
             error_message=message,
             date_updated=utcnow(),
         )
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -238,19 +239,15 @@ def record_rendering(
 ) -> None:
     """What the recipient's channel is sent: SMS encoding and segments, and how many carrier sends."""
     session.execute(
-        update(Delivery)
-        .where(Delivery.id == job.delivery_id)
-        .values(encoding=encoding, segments=segments, sends=sends)
-        .execution_options(synchronize_session=False)
+        update(_DELIVERIES).where(D.id == job.delivery_id).values(encoding=encoding, segments=segments, sends=sends)
     )
 
 
 def record_failure(session: Session, job: DeliveryJob, code: int, message: str) -> None:
     session.execute(
-        update(Delivery)
-        .where(Delivery.id == job.delivery_id, Delivery.status == SENDING)
+        update(_DELIVERIES)
+        .where(D.id == job.delivery_id, D.status == SENDING)
         .values(status=FAILED, lease_until=None, error_code=code, error_message=message, date_updated=utcnow())
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -268,11 +265,11 @@ def backoff_seconds(
 def next_in_line(session: Session, participant_id: int, after_delivery_id: int) -> int | None:
     """The recipient's next pending delivery, now that an earlier one is out of the way."""
     return session.scalar(
-        select(func.min(Delivery.id)).where(
-            Delivery.participant_id == participant_id,
-            Delivery.id > after_delivery_id,
-            Delivery.status == PENDING,
-            Delivery.next_attempt_at <= utcnow(),
+        select(func.min(D.id)).where(
+            D.participant_id == participant_id,
+            D.id > after_delivery_id,
+            D.status == PENDING,
+            D.next_attempt_at <= utcnow(),
         )
     )
 

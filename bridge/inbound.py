@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, or_, select, true
 from sqlalchemy.orm import Session
 
 from bridge import (
@@ -79,7 +79,7 @@ def is_duplicate(session: Session, carrier_message_sid: str, rerouting: bool = F
 def bound_participant(session: Session, person: Address, proxy: Address) -> Participant | None:
     return session.scalar(
         select(Participant).where(
-            Participant.binding_active.is_(True),
+            Participant.binding_active == true(),
             Participant.address == str(person),
             Participant.proxy_address == str(proxy),
         )

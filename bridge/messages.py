@@ -74,16 +74,16 @@ def next_index(session: Session, conversation: Conversation) -> int:
     writers are ordered and indexes stay strictly increasing on every backend. The same statement wakes an
     inactive conversation (a new message does, as in Twilio) and reads back what the caller needs."""
     now = utcnow()
+    c = Conversation.__table__.c  # Core: this statement runs for every message
     index, state, date_updated = session.execute(
-        update(Conversation)
-        .where(Conversation.id == conversation.id)
+        update(Conversation.__table__)
+        .where(c.id == conversation.id)
         .values(
-            last_message_index=Conversation.last_message_index + 1,
-            state=case((Conversation.state == INACTIVE, ACTIVE), else_=Conversation.state),
+            last_message_index=c.last_message_index + 1,
+            state=case((c.state == INACTIVE, ACTIVE), else_=c.state),
             date_updated=now,
         )
-        .returning(Conversation.last_message_index, Conversation.state, Conversation.date_updated)
-        .execution_options(synchronize_session=False)
+        .returning(c.last_message_index, c.state, c.date_updated)
     ).one()
     for name, value in (("last_message_index", index), ("state", state), ("date_updated", date_updated)):
         set_committed_value(conversation, name, value)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -77,7 +77,7 @@ def _binding_taken(session: Session, person: Address, proxy: Address, excluding:
         select(Conversation.sid)
         .join(Participant, Participant.conversation_id == Conversation.id)
         .where(
-            Participant.binding_active.is_(True),
+            Participant.binding_active == true(),
             Participant.address == str(person),
             Participant.proxy_address == str(proxy),
         )

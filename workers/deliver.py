@@ -77,6 +77,26 @@ def run_delivery(ctx: WorkerContext, delivery_id: int) -> Outcome:
     return Outcome(next_delivery_id=current)
 
 
+@dataclass
+class BatchOutcome:
+    next_delivery_ids: list[int]
+    retries: list[tuple[int, float]]  # (delivery id, seconds to wait)
+
+
+def run_batch(ctx: WorkerContext, delivery_ids: list[int]) -> BatchOutcome:
+    """The deliveries one transaction created (one per recipient of a message), one after the other; what
+    follows each (its recipient's next delivery, or its own retry) is handed back to be queued together."""
+    following: list[int] = []
+    retries: list[tuple[int, float]] = []
+    for delivery_id in delivery_ids:
+        outcome = deliver_one(ctx, delivery_id)
+        if outcome.next_delivery_id is not None:
+            following.append(outcome.next_delivery_id)
+        if outcome.retry_in_seconds is not None and outcome.retry_delivery_id is not None:
+            retries.append((outcome.retry_delivery_id, outcome.retry_in_seconds))
+    return BatchOutcome(following, retries)
+
+
 def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:
     settings = ctx.settings
     with ctx.database.transaction() as session:

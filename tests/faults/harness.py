@@ -153,7 +153,7 @@ def environment(postgres: PrivatePostgres, redis_server: RedisServer, carrier: F
         "TWILIO_ACCOUNT_SID": carrier.account_sid,
         "TWILIO_AUTH_TOKEN": carrier.auth_token,
         "TWILIO_API_BASE_URL": carrier.url,
-        "BRIDGE_DELIVERY_LEASE_SECONDS": "5",
+        "BRIDGE_DELIVERY_LEASE_SECONDS": "20",  # generous: a starved worker (shared CPUs) must not lose its claim
         "BRIDGE_SWEEP_INTERVAL_SECONDS": "1",
         "BRIDGE_SWEEP_GRACE_SECONDS": "3",
         "BRIDGE_RETRY_BASE_SECONDS": "0.5",
