@@ -121,7 +121,9 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--web-concurrency", type=int, help="gunicorn workers (WEB_CONCURRENCY, default 2)")
     parser.add_argument("--web-threads", type=int, help="threads per gunicorn worker (WEB_THREADS, default 4)")
     parser.add_argument("--celery-concurrency", type=int, help="Celery threads (CELERY_CONCURRENCY, default 8)")
-    parser.add_argument("--celery-workers", type=int, default=1, help="Celery worker processes")
+    parser.add_argument(
+        "--celery-workers", type=int, default=2, help="Celery worker processes (one per core, as deployed)"
+    )
     parser.add_argument("--log-level", default="INFO", help="the bridge's LOG_LEVEL (production default INFO)")
     parser.add_argument(
         "--status-callbacks",

@@ -34,12 +34,13 @@ def web_command(bind: str | None = None) -> list[str]:
     return [*command, "webhooks:create_app()"]
 
 
-def worker_command(concurrency: int) -> list[str]:
-    return [
+def worker_command(concurrency: int, name: str | None = None) -> list[str]:
+    command = [
         sys.executable, "-m", "celery", "--app", "workers.celery_app", "worker",
         "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
         "--without-gossip", "--without-mingle",
     ]  # fmt: skip
+    return [*command, "--hostname", f"{name}@%h"] if name else command
 
 
 def beat_command(schedule_file: Path) -> list[str]:
@@ -74,8 +75,14 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface the web process listens on.")
-@click.option("--concurrency", default=4, show_default=True, help="Delivery worker threads.")
-def run(host: str, concurrency: int) -> None:
+@click.option("--concurrency", default=4, show_default=True, help="Threads per delivery worker.")
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    help="Delivery worker processes (a worker is one process: use one per core to use them all).",
+)
+def run(host: str, concurrency: int, workers: int) -> None:
     """Web + worker + beat together (embedded default when DATABASE_URL / REDIS_URL are unset)."""
     settings = Settings.from_env()
     migrate_database(settings)
@@ -89,7 +96,7 @@ def run(host: str, concurrency: int) -> None:
     _announce(settings, redis_server is not None)
     commands = {
         "web": web_command(f"{host}:{settings.port}"),
-        "worker": worker_command(concurrency),
+        **{f"worker{n}": worker_command(concurrency, f"worker{n}") for n in range(max(1, workers))},
         "beat": beat_command(settings.instance_dir / "celerybeat-schedule"),
     }
     sys.exit(Supervisor(commands, env, say=lambda line: click.echo(line, err=True)).run())
