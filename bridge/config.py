@@ -56,7 +56,7 @@ class Settings:
     sweep_interval_seconds: float = 5.0
     sweep_grace_seconds: float = 15.0  # how overdue a delivery's task must be before the sweeper re-sends it
     extra: Mapping[str, str] = field(default_factory=dict)
-    # --- media (bridge/media.py, bridge/media_storage.py, bridge/fetch.py) ---
+    # Media (bridge/media.py, bridge/media_storage.py, bridge/fetch.py).
     media_max_bytes: int = 16 * 1024 * 1024  # largest upload or fetched carrier media
     fetch_allow_private: bool = False  # let the media fetcher reach private/loopback addresses (tests, on-premises)
     fetch_timeout: float = 30.0  # seconds for one whole media download, redirects included
@@ -71,7 +71,6 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_password_generated: bool = False
     secret_key: str = field(default="", repr=False)  # signs admin session cookies
-    # --- end media ---
 
     @property
     def database_is_sqlite(self) -> bool:
@@ -112,7 +111,6 @@ class Settings:
             sweep_interval_seconds=_float(env, "BRIDGE_SWEEP_INTERVAL_SECONDS", 5.0),
             sweep_grace_seconds=_float(env, "BRIDGE_SWEEP_GRACE_SECONDS", 15.0),
             extra={k: v for k, v in env.items() if k.startswith(("BRIDGE_", "TWILIO_"))},
-            # --- media ---
             media_max_bytes=_int(env, "BRIDGE_MEDIA_MAX_BYTES", 16 * 1024 * 1024),
             fetch_allow_private=_bool(env, "BRIDGE_FETCH_ALLOW_PRIVATE", False),
             fetch_timeout=_float(env, "BRIDGE_FETCH_TIMEOUT", 30.0),

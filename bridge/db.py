@@ -20,6 +20,9 @@ Dispatcher = Callable[[list[tuple[str, int]]], None]
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     url = make_url(database_url)
+    # A database error's text would otherwise carry the statement's parameters (numbers, message bodies) into
+    # every log line that prints it.
+    kwargs.setdefault("hide_parameters", True)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(database_url, **kwargs)
     # No pre-ping (it costs a round trip per transaction). After a PostgreSQL restart the first statement on

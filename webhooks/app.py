@@ -9,10 +9,11 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bridge import accounts
+from bridge import accounts, logmask
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError
+from webhooks import admin as admin_faces
 from webhooks import errors
 from webhooks.api import blueprints
 from webhooks.auth import authenticated
@@ -27,6 +28,7 @@ OWN_BODY_LIMIT = frozenset({"media.create_media"})
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logmask.install()  # phone numbers and bodies masked in what the root handlers write (bridge/logmask.py)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -54,9 +56,14 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         """A body sent without Content-Length (chunked) would be silently cut at MAX_CONTENT_LENGTH by Werkzeug
         and parsed as if whole. Read it here, refuse it whole if it is too long, or hand it on with a length."""
         environ = request.environ
-        if request.method != "POST" or environ.get("CONTENT_LENGTH") or request.endpoint in OWN_BODY_LIMIT:
+        if request.method != "POST" or request.endpoint in OWN_BODY_LIMIT:
             return
         limit = app.config["MAX_CONTENT_LENGTH"]
+        if environ.get("CONTENT_LENGTH"):
+            # Declared too long: refused before any view, since a view that never reads its body would act on it.
+            if (request.content_length or 0) > limit:
+                raise RequestEntityTooLarge()
+            return
         data = environ["wsgi.input"].read(limit + 1)
         if len(data) > limit:
             raise RequestEntityTooLarge()
@@ -75,9 +82,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
     app.register_blueprint(twilio_webhooks.blueprint)
-    # --- admin console and its JSON API: session, CSRF, sign-in rate limit, blueprints (webhooks/admin/) ---
-    from webhooks import admin as admin_faces
-
-    admin_faces.init_app(app, settings)
-    # --- end admin ---
+    admin_faces.init_app(app, settings)  # console and JSON API: session, CSRF, sign-in rate limit
     return app

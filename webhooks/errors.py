@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -44,7 +44,8 @@ def register(app: Flask) -> None:
         if status == 404:
             message = "The requested resource was not found"
         elif status == 413:
-            message = f"Request body exceeds the {app.config['MAX_CONTENT_LENGTH']}-byte limit"
+            # This route's limit (webhooks set a lower one), falling back to the app's.
+            message = f"Request body exceeds the {request.max_content_length}-byte limit"
         else:
             message = error.description or error.name
         body = BridgeError(HTTP_CODES.get(status, status), message, status)

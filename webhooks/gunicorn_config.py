@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
+
+from gunicorn.glogging import Logger
+
+from bridge import logmask
 
 bind = os.environ.get("BRIDGE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -15,3 +20,14 @@ keepalive = 5
 accesslog = "-"
 # No query string in access logs: list filters carry phone numbers (ParticipantConversations?Address=...).
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+# gunicorn's error and access logs get the bridge's mask too (bridge/logmask.py). The path alone can carry a
+# number (/v1/Configuration/Addresses/+1415...), and an error line prints the whole request URI.
+class MaskingLogger(Logger):
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        logmask.install(self.error_log, self.access_log)
+
+
+logger_class = MaskingLogger

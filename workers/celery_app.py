@@ -8,11 +8,14 @@ any that were lost.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
 from celery import Celery
+from celery.signals import after_setup_logger, after_setup_task_logger
 
+from bridge import logmask
 from bridge.config import Settings
 from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
 
@@ -59,3 +62,10 @@ def configure(app: Celery, settings: Settings) -> None:
 
 app = Celery("bridge", include=["workers.tasks"])
 configure(app, Settings.from_env())
+
+
+# Celery configures its loggers when a worker or beat starts; mask what their handlers write.
+@after_setup_logger.connect(dispatch_uid="bridge.logmask")
+@after_setup_task_logger.connect(dispatch_uid="bridge.logmask.task")
+def _mask_logs(logger: logging.Logger, **_kwargs: Any) -> None:
+    logmask.install(logger)

@@ -60,7 +60,7 @@ def _one(scope: Scope, conversation: Conversation, message: Message) -> dict[str
 def create_message(scope: Scope, conversation_sid: str) -> tuple[Response, int]:
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
-    # --- MediaSid (bridge/media.py): uploaded media of this service; ignored with a ContentSid, as in Twilio.
+    # MediaSid (bridge/media.py): uploaded media of this service; ignored with a ContentSid, as in Twilio.
     media_sids = [] if form.str("ContentSid") else [sid for sid in form.list("MediaSid") if sid]
     attached = media.media_for_message(session(), scope.service, media_sids) if media_sids else []
     message = messages.append_message(
@@ -79,7 +79,6 @@ def create_message(scope: Scope, conversation_sid: str) -> tuple[Response, int]:
         ),
     )
     media.attach_to_message(session(), attached, message)
-    # --- end MediaSid
     return created(_one(scope, conversation, message))
 
 
