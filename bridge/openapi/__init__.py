@@ -1,0 +1,1 @@
+"""OpenAPI: Twilio's Conversations v1 spec as shipped, and the bridge's own document built from it."""

@@ -1,0 +1,627 @@
+"""The bridge's own OpenAPI 3 document, served at `GET /openapi.json`.
+
+It is derived from Twilio's Conversations v1 spec (shipped beside this module): the operations the bridge
+implements keep Twilio's paths, parameters and response schemas; the ones it does not serve are dropped
+(`UNIMPLEMENTED_TWILIO_OPERATIONS`). Added: the error responses each operation can answer (Twilio's spec lists
+successes only), the bridge's extension parameters, and the bridge's own endpoints (the Messaging subset, Media,
+the carrier webhooks and the admin JSON API).
+
+Unknown parameters are ignored on the Twilio-compatible API, as Twilio does; the admin API refuses them
+(`x-bridge-unknown-parameters: refused`), because a misspelt filter must not widen a replay.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from bridge.openapi import schemas as s
+
+TWILIO_SPEC_PATH = Path(__file__).with_name("twilio_conversations_v1.json")
+METHODS = ("get", "post", "delete", "put", "patch")
+UNKNOWN_PARAMETERS = "x-bridge-unknown-parameters"  # "ignored" (Twilio's API) or "refused" (admin API)
+TWILIO_OPERATION_ID = "x-twilio-operation-id"  # Twilio's name, where the merged document had to rename
+
+# Twilio's operations the bridge does not serve (README, "Not implemented yet"): webhook configuration at every
+# level, push credentials, bindings and push notification settings.
+UNIMPLEMENTED_TWILIO_OPERATIONS = frozenset(
+    {
+        "FetchConfigurationWebhook",
+        "UpdateConfigurationWebhook",
+        *(
+            f"{verb}{scope}ConversationScopedWebhook"
+            for verb in ("Create", "List", "Fetch", "Update", "Delete")
+            for scope in ("", "Service")
+        ),
+        *(f"{verb}Credential" for verb in ("Create", "List", "Fetch", "Update", "Delete")),
+        "FetchServiceBinding",
+        "ListServiceBinding",
+        "DeleteServiceBinding",
+        "FetchServiceNotification",
+        "UpdateServiceNotification",
+        "FetchServiceWebhookConfiguration",
+        "UpdateServiceWebhookConfiguration",
+    }
+)
+
+ERROR_DESCRIPTIONS = {
+    304: "Not modified (If-None-Match matched the content's ETag)",
+    400: "Invalid parameter: 20001, or the Conversations code that names the problem",
+    401: "Authenticate (20003)",
+    403: "Forbidden",
+    404: "Not found (20404, or the Conversations code of the missing resource)",
+    409: "Conflict with an existing resource (a unique name, identity, binding or sender)",
+    413: "The request body is over the limit (BRIDGE_MAX_REQUEST_BYTES; for media BRIDGE_MEDIA_MAX_BYTES)",
+    429: "Too many failed admin sign-ins from this address for this username (Retry-After)",
+    503: "The database or media storage is briefly unavailable; nothing was stored: retry (Retry-After)",
+}
+# What the Twilio-compatible API can answer besides its successes, by method.
+API_ERRORS = {"get": (400, 401, 404, 503), "post": (400, 401, 404, 409, 413, 503), "delete": (400, 401, 404, 503)}
+
+_ERROR_REF = {"$ref": "#/components/schemas/bridge.error"}
+_BASIC = [{"accountSid_authToken": []}]
+_ADMIN = [{"adminBasic": []}]
+_SIGNED = [{"twilioSignature": []}]
+_PUBLIC: list[dict[str, list[str]]] = []
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    return {
+        str(status): (
+            {"description": ERROR_DESCRIPTIONS[status]}
+            if status == 304
+            else {"description": ERROR_DESCRIPTIONS[status], "content": _json(_ERROR_REF)}
+        )
+        for status in statuses
+    }
+
+
+def _path_param(name: str, schema: dict[str, Any] | None = None, description: str = "") -> dict[str, Any]:
+    param = {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+    return {**param, "description": description} if description else param
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    param = {"name": name, "in": "query", "schema": schema}
+    return {**param, "description": description} if description else param
+
+
+def _paging(max_size: int) -> list[dict[str, Any]]:
+    return [
+        _query("PageSize", {"type": "integer", "minimum": 1, "maximum": max_size}, f"Default 50, at most {max_size}."),
+        _query("Page", {"type": "integer", "minimum": 0}, "The page index, for client state."),
+        _query("PageToken", {"type": "string"}, "From meta.next_page_url / previous_page_url."),
+    ]
+
+
+def _form(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/x-www-form-urlencoded": {"schema": schema}}}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    responses: dict[str, Any],
+    *,
+    tag: str,
+    parameters: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    security: list[dict[str, list[str]]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": operation_id, "summary": summary, "tags": [tag], **extra}
+    if parameters:
+        op["parameters"] = parameters
+    if body is not None:
+        op["requestBody"] = body
+    if security is not None:
+        op["security"] = security
+    op["responses"] = responses
+    return op
+
+
+def _ok(status: int, description: str, schema_name: str | None) -> dict[str, Any]:
+    if schema_name is None:
+        return {str(status): {"description": description}}
+    return {str(status): {"description": description, "content": _json(_ref(schema_name))}}
+
+
+# --- Twilio's operations, as the bridge serves them ------------------------------------------------------------
+
+
+def _twilio_operation(method: str, operation: dict[str, Any]) -> dict[str, Any]:
+    op = {key: value for key, value in operation.items() if key != "servers"}
+    op["responses"] = {**op["responses"], **_errors(*API_ERRORS[method])}
+    op[UNKNOWN_PARAMETERS] = "ignored"
+    return op
+
+
+def _extend_service_configuration(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """The bridge's extension settings on `/v1/Services/{IS}/Configuration` (README, 'Settings')."""
+    response = components["conversations.v1.service.service_configuration"]
+    response["properties"]["attribution_enabled"] = {
+        "type": "boolean",
+        "description": "(bridge) SMS/WhatsApp texts in conversations of more than two start with `Author: `.",
+    }
+    response["properties"]["keyword_messages_visible"] = {
+        "type": "boolean",
+        "description": "(bridge) Whether STOP/START/HELP keyword messages join the conversation (default true).",
+    }
+    update = paths["/v1/Services/{ChatServiceSid}/Configuration"]["post"]
+    properties = update["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
+    properties["AttributionEnabled"] = {"type": "boolean", "description": "(bridge extension) See the README."}
+    properties["KeywordMessagesVisible"] = {"type": "boolean", "description": "(bridge extension) See the README."}
+
+
+# --- the bridge's own endpoints -----------------------------------------------------------------------------------
+
+
+def _messaging_paths() -> dict[str, Any]:
+    tag = "MessagingV1 (bridge subset)"
+    services, numbers = "/messaging/v1/Services", "/messaging/v1/Services/{ServiceSid}/PhoneNumbers"
+    mg, pn = _path_param("Sid", s.sid("MG", nullable=False)), _path_param("Sid", s.sid("PN", nullable=False))
+    service_param = _path_param("ServiceSid", s.sid("MG", nullable=False))
+    settings = {"type": "object", "properties": s.MESSAGING_SERVICE_SETTINGS}
+    create_settings = {**settings, "required": ["FriendlyName"]}
+
+    def op(operation_id: str, twilio_id: str, summary: str, ok: dict[str, Any], method: str, **kw: Any) -> Any:
+        return _operation(
+            operation_id,
+            summary,
+            {**ok, **_errors(*API_ERRORS[method])},
+            tag=tag,
+            **{TWILIO_OPERATION_ID: twilio_id, UNKNOWN_PARAMETERS: "ignored"},
+            **kw,
+        )
+
+    return {
+        services: {
+            "post": op(
+                "CreateMessagingService",
+                "CreateService",
+                "Create a Messaging Service (a pool of senders)",
+                _ok(201, "Created", "messaging.v1.service"),
+                "post",
+                body=_form(create_settings),
+            ),
+            "get": op(
+                "ListMessagingService",
+                "ListService",
+                "List Messaging Services",
+                {
+                    "200": {
+                        "description": "OK",
+                        "content": _json(s.listing("services", "#/components/schemas/messaging.v1.service")),
+                    }
+                },
+                "get",
+                parameters=_paging(1000),
+            ),
+        },
+        services + "/{Sid}": {
+            "get": op(
+                "FetchMessagingService",
+                "FetchService",
+                "Fetch a Messaging Service",
+                _ok(200, "OK", "messaging.v1.service"),
+                "get",
+                parameters=[mg],
+            ),
+            "post": op(
+                "UpdateMessagingService",
+                "UpdateService",
+                "Update a Messaging Service (HelpText is a bridge extension)",
+                _ok(200, "OK", "messaging.v1.service"),
+                "post",
+                parameters=[mg],
+                body=_form(settings),
+            ),
+            "delete": op(
+                "DeleteMessagingService",
+                "DeleteService",
+                "Delete a Messaging Service (not the account's default)",
+                _ok(204, "Deleted", None),
+                "delete",
+                parameters=[mg],
+            ),
+        },
+        numbers: {
+            "post": op(
+                "CreatePhoneNumber",
+                "CreatePhoneNumber",
+                "Add a sender address to the pool (PhoneNumber, or the address in PhoneNumberSid)",
+                _ok(201, "Created", "messaging.v1.service.phone_number"),
+                "post",
+                parameters=[service_param],
+                body=_form(s.PHONE_NUMBER_CREATE),
+            ),
+            "get": op(
+                "ListPhoneNumber",
+                "ListPhoneNumber",
+                "List the pool's senders",
+                {
+                    "200": {
+                        "description": "OK",
+                        "content": _json(
+                            s.listing("phone_numbers", "#/components/schemas/messaging.v1.service.phone_number")
+                        ),
+                    }
+                },
+                "get",
+                parameters=[service_param, *_paging(1000)],
+            ),
+        },
+        numbers + "/{Sid}": {
+            "get": op(
+                "FetchPhoneNumber",
+                "FetchPhoneNumber",
+                "Fetch a sender",
+                _ok(200, "OK", "messaging.v1.service.phone_number"),
+                "get",
+                parameters=[service_param, pn],
+            ),
+            "delete": op(
+                "DeletePhoneNumber",
+                "DeletePhoneNumber",
+                "Remove a sender from the pool",
+                _ok(204, "Deleted", None),
+                "delete",
+                parameters=[service_param, pn],
+            ),
+        },
+    }
+
+
+def _media_paths() -> dict[str, Any]:
+    tag = "Media (MCS-like)"
+    base = "/v1/Services/{ChatServiceSid}/Media"
+    service = _path_param("ChatServiceSid", s.sid("IS", nullable=False))
+    media = _path_param("Sid", s.sid("ME", nullable=False))
+    file = {"description": "The file", "content": {"*/*": {"schema": s.BINARY}}}
+    upload = {
+        "required": True,
+        "description": (
+            "The file itself with its MIME type as Content-Type, or multipart/form-data with the file in a part "
+            "named Media (or file). application/x-www-form-urlencoded is refused (it is curl's default, never "
+            "the file's type)."
+        ),
+        "content": {
+            "application/octet-stream": {"schema": s.BINARY},
+            "image/png": {"schema": s.BINARY},
+            "text/plain": {"schema": {"type": "string"}},
+            "multipart/form-data": {"schema": s.MEDIA_MULTIPART},
+        },
+    }
+    return {
+        base: {
+            "post": _operation(
+                "CreateMedia",
+                "Upload a file; attach it to a message with MediaSid",
+                {**_ok(201, "Created", "bridge.media"), **_errors(400, 401, 404, 413, 503)},
+                tag=tag,
+                parameters=[
+                    service,
+                    *(
+                        _query(name, {"type": "string", "maxLength": 256})
+                        for name in ("Filename", "FileName", "filename")
+                    ),
+                    _query("Author", {"type": "string"}),
+                ],
+                body=upload,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+        base + "/{Sid}": {
+            "get": _operation(
+                "FetchMedia",
+                "Fetch a Media resource",
+                {**_ok(200, "OK", "bridge.media"), **_errors(400, 401, 404, 503)},
+                tag=tag,
+                parameters=[service, media],
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+        base + "/{Sid}/Content": {
+            "get": _operation(
+                "FetchMediaContent",
+                "The file's bytes, with its Content-Type",
+                {"200": file, **_errors(304, 400, 401, 404, 503)},
+                tag=tag,
+                parameters=[service, media],
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+        "/media/{Sid}/{Token}": {
+            "get": _operation(
+                "FetchPublicMediaContent",
+                "The file's bytes for carriers and link recipients: the HMAC token authorises, no credentials",
+                {"200": file, **_errors(304, 404, 503)},
+                tag=tag,
+                parameters=[media, _path_param("Token", {"type": "string"}, "128-bit HMAC of the SID, as issued")],
+                security=_PUBLIC,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+    }
+
+
+def _webhook_paths() -> dict[str, Any]:
+    tag = "Carrier webhooks (Twilio)"
+    twiml = {
+        "200": {"description": "Stored (or a duplicate): empty TwiML", "content": {"text/xml": {"schema": s.TWIML}}}
+    }
+    description = (
+        "Signed by Twilio: X-Twilio-Signature is HMAC-SHA1 with TWILIO_AUTH_TOKEN over PUBLIC_BASE_URL + path + "
+        "query string as sent, then each form field name and value in name order. Unsigned or wrongly signed: 403."
+    )
+    return {
+        "/webhooks/twilio/inbound": {
+            "post": _operation(
+                "ReceiveInboundMessage",
+                "A message from an SMS/WhatsApp user (Twilio's 'A message comes in' webhook)",
+                {**twiml, **_errors(400, 403, 413, 503)},
+                tag=tag,
+                description=description,
+                body={"required": True, **_form(s.INBOUND_FORM)},
+                security=_SIGNED,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+        "/webhooks/twilio/status/{DeliverySid}": {
+            "post": _operation(
+                "ReceiveStatusCallback",
+                "Twilio's status callback for a send the bridge made (the URL it set on that send)",
+                {**twiml, **_errors(400, 403, 413, 503)},
+                tag=tag,
+                description=description,
+                parameters=[_path_param("DeliverySid", s.sid("DY", nullable=False))],
+                body={"required": True, **_form(s.STATUS_FORM)},
+                security=_SIGNED,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+    }
+
+
+def _admin_paths() -> dict[str, Any]:
+    tag = "Admin API"
+    prefix = "/admin/api"
+    paging = _paging(1000)
+    filters = [
+        {**_query(name, schema), **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
+        for name, schema in s.ADMIN_FILTER_PROPERTIES.items()
+    ]
+    refused = {UNKNOWN_PARAMETERS: "refused"}
+    replay_body = {
+        "required": True,
+        "description": "Filters (at least one) or delivery SIDs; unknown names are refused.",
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        **s.ADMIN_FILTER_PROPERTIES,
+                        "csrf_token": {"type": "string", "description": "The console's forms send it; ignored here."},
+                    },
+                    "additionalProperties": False,
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {**s.ADMIN_FILTER_PROPERTIES, "sids": s.ADMIN_FILTER_PROPERTIES["sid"]},
+                    "additionalProperties": False,
+                }
+            },
+        },
+    }
+    deliveries = s.listing("deliveries", "#/components/schemas/bridge.admin.delivery", matching={"type": "integer"})
+    return {
+        f"{prefix}/deliveries": {
+            "get": _operation(
+                "AdminListDeliveries",
+                "Deliveries matching the filters (default: failed), newest first",
+                {"200": {"description": "OK", "content": _json(deliveries)}, **_errors(400, 401, 429, 503)},
+                tag=tag,
+                parameters=[*filters, *paging],
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/deliveries/counts": {
+            "get": _operation(
+                "AdminDeliveryCounts",
+                "Deliveries by status and failures by error code since a moment (default 1h)",
+                {**_ok(200, "OK", "bridge.admin.counts"), **_errors(400, 401, 429, 503)},
+                tag=tag,
+                parameters=[_query("since", s.ADMIN_FILTER_PROPERTIES["since"])],
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/messages/{{MessageSid}}/timeline": {
+            "get": _operation(
+                "AdminMessageTimeline",
+                "A message's recipients, each with its attempts and status callbacks",
+                {**_ok(200, "OK", "bridge.admin.timeline"), **_errors(400, 401, 404, 429, 503)},
+                tag=tag,
+                parameters=[_path_param("MessageSid", s.sid("IM", nullable=False))],
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/replay": {
+            "post": _operation(
+                "AdminReplay",
+                "Replay failed/undelivered deliveries (each goes out once, however often this is called)",
+                {**_ok(200, "OK", "bridge.admin.replay_result"), **_errors(400, 401, 403, 413, 429, 503)},
+                tag=tag,
+                body=replay_body,
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/unrouted": {
+            "get": _operation(
+                "AdminListUnrouted",
+                "Inbound messages no conversation took (or, with status=routed, re-routed since)",
+                {
+                    "200": {
+                        "description": "OK",
+                        "content": _json(s.listing("unrouted", "#/components/schemas/bridge.admin.unrouted")),
+                    },
+                    **_errors(400, 401, 429, 503),
+                },
+                tag=tag,
+                parameters=[_query("status", {"type": "string", "enum": ["unrouted", "routed"]}), *paging],
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/unrouted/{{Id}}/reroute": {
+            "post": _operation(
+                "AdminReroute",
+                "Route a kept message again (once its sender is bound in a conversation)",
+                {**_ok(200, "OK", "bridge.admin.reroute_result"), **_errors(400, 401, 403, 404, 413, 429, 503)},
+                tag=tag,
+                parameters=[_path_param("Id", {"type": "integer", "minimum": 0})],
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/audit": {
+            "get": _operation(
+                "AdminAuditTrail",
+                "Everything admins did, newest first",
+                {
+                    "200": {
+                        "description": "OK",
+                        "content": _json(s.listing("actions", "#/components/schemas/bridge.admin.action")),
+                    },
+                    **_errors(400, 401, 429, 503),
+                },
+                tag=tag,
+                parameters=paging,
+                security=_ADMIN,
+                **refused,
+            )
+        },
+    }
+
+
+def _document_path() -> dict[str, Any]:
+    return {
+        "/openapi.json": {
+            "get": _operation(
+                "FetchOpenApiDocument",
+                "This document",
+                {"200": {"description": "OpenAPI 3 document", "content": _json({"type": "object"})}},
+                tag="Documentation",
+                security=_PUBLIC,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        }
+    }
+
+
+@cache
+def _twilio_spec_text() -> str:
+    return TWILIO_SPEC_PATH.read_text()
+
+
+@cache
+def _document_text() -> str:
+    """The document without `servers`, as JSON text (cached; every caller parses its own copy)."""
+    twilio = json.loads(_twilio_spec_text())
+    components = twilio["components"]["schemas"]
+    paths: dict[str, Any] = {}
+    for template, item in twilio["paths"].items():
+        kept: dict[str, Any] = {}
+        for key, value in item.items():
+            if key in METHODS:
+                if value["operationId"] not in UNIMPLEMENTED_TWILIO_OPERATIONS:
+                    kept[key] = _twilio_operation(key, value)
+            elif key != "servers":  # Twilio's per-path servers point at twilio.com
+                kept[key] = value
+        if any(method in kept for method in METHODS):
+            paths[template] = kept
+    _extend_service_configuration(paths, components)
+    for extra in (_messaging_paths(), _media_paths(), _webhook_paths(), _admin_paths(), _document_path()):
+        paths.update(extra)
+    document = {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "The bridge: a self-hosted Twilio Conversations API",
+            "version": "1.0.0",
+            "description": __doc__,
+            "license": {
+                "name": "Apache 2.0 (Twilio's spec)",
+                "url": "https://www.apache.org/licenses/LICENSE-2.0.html",
+            },
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {**components, **copy.deepcopy(s.COMPONENTS)},
+            "securitySchemes": {
+                "accountSid_authToken": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "The account SID and auth token, or an API key SID (SK...) and its secret.",
+                },
+                "adminBasic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "BRIDGE_ADMIN_USERNAME and BRIDGE_ADMIN_PASSWORD (the console's session cookie "
+                    "also works, with the CSRF token in X-CSRFToken on POST).",
+                },
+                "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
+            },
+        },
+        "security": _BASIC,
+        "tags": [{"name": tag} for tag in _used_tags(twilio, paths)],
+    }
+    return json.dumps(document)
+
+
+def _used_tags(twilio: dict[str, Any], paths: dict[str, Any]) -> list[str]:
+    """Twilio's tags the kept operations use, in Twilio's order, then the bridge's own."""
+    used = dict.fromkeys(
+        tag for item in paths.values() for m in METHODS if m in item for tag in item[m].get("tags", [])
+    )
+    ordered = [tag["name"] for tag in twilio.get("tags", []) if tag["name"] in used]
+    return ordered + [tag for tag in used if tag not in ordered]
+
+
+def build_document(server_url: str | None = None) -> dict[str, Any]:
+    """The document (a fresh copy), with `servers` naming `server_url` (the bridge's PUBLIC_BASE_URL)."""
+    document = json.loads(_document_text())
+    if server_url:
+        document["servers"] = [{"url": server_url.rstrip("/")}]
+    return document
+
+
+def twilio_operation_ids() -> list[str]:
+    """Every operation in Twilio's shipped spec (implemented or not)."""
+    spec = json.loads(_twilio_spec_text())
+    return [op["operationId"] for item in spec["paths"].values() for key, op in item.items() if key in METHODS]
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(METHOD, path template, operation) for every operation of `document`."""
+    return [
+        (method.upper(), template, op)
+        for template, item in document["paths"].items()
+        for method, op in item.items()
+        if method in METHODS
+    ]
