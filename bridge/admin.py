@@ -47,7 +47,7 @@ def parse_moment(raw: str, now: datetime | None = None) -> datetime:
     if match:
         try:
             return (now or utcnow()) - timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
-        except OverflowError:  # `99999999d`: before year 1
+        except (OverflowError, ValueError):  # `99999999d`: before year 1; thousands of digits: past int()'s limit
             raise invalid(f"Not a time: {raw!r} (too far back)") from None
     try:
         return parse_datetime(raw if "T" in raw or " " in raw.strip() else f"{raw.strip()}T00:00:00Z")

@@ -22,7 +22,8 @@ def iso(value: datetime | None) -> str | None:
         return None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime(ISO_FORMAT)
+    # isoformat pads the year to four digits; strftime's %Y writes year 441 as "441" (not Twilio's format).
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
 def parse_datetime(raw: str) -> datetime:

@@ -58,6 +58,7 @@ def text(raw: str, name: str, limit: int, code: int = errors.INVALID_PARAMETER) 
 
 
 TIMER_LIMIT = 64  # the width of every timer column
+MAX_TIMER = timedelta(days=36500)  # Twilio names no maximum; this one keeps every deadline inside the calendar
 
 
 def timer(raw: str, name: str, minimum: timedelta) -> str:
@@ -70,4 +71,6 @@ def timer(raw: str, name: str, minimum: timedelta) -> str:
         raise invalid(f"{name} must be an ISO-8601 duration such as PT10M") from None
     if value < minimum:
         raise invalid(f"{name} must be at least {int(minimum.total_seconds() // 60)} minutes")
+    if value > MAX_TIMER:  # a deadline must still be a date: now + P3000000D is past year 9999
+        raise invalid(f"{name} must be at most 100 years (P36500D)")
     return raw.strip().upper()

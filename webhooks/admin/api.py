@@ -47,7 +47,8 @@ def _too_many(_error: ratelimit.RateLimitExceeded) -> Response:
 
 
 def _only(*names: str) -> None:
-    unknown = [name for name in request.args if name not in names]
+    # The query and a form body alike: a POST that takes no parameters takes none in either.
+    unknown = [name for name in (*request.args, *request.form) if name not in names]
     if unknown:
         raise invalid(f"Unknown parameter {unknown[0]!r}; this endpoint takes {', '.join(names) or 'none'}")
 
@@ -136,6 +137,7 @@ def list_unrouted() -> Response:
 def reroute(unrouted_id: int) -> Response:
     """Routes a kept message again (once its sender was added to a conversation). `routed` says whether it
     went; `reason` says why not (already routed, or still no participant bound to the pair)."""
+    _only()
     if unrouted_id > KEY_MAX:
         raise not_found(f"Unrouted message {unrouted_id} not found")
     result = admin.reroute(database().transaction, unrouted_id, g.admin_user)

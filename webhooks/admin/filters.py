@@ -81,7 +81,8 @@ def _statuses(raw: list[str], default: tuple[str, ...]) -> tuple[str, ...]:
 def _error_codes(raw: list[str]) -> tuple[int, ...]:
     codes = []
     for value in raw:
-        if not value.isdigit() or int(value) > MAX_ERROR_CODE:
+        # ASCII and short first: "²" passes isdigit() but not int(), and 5,000 digits pass neither int() nor a column.
+        if not (value.isascii() and value.isdigit()) or len(value) > 6 or int(value) > MAX_ERROR_CODE:
             raise invalid(f"error_code must be a carrier error code (a number such as 21211), got {value[:20]!r}")
         codes.append(int(value))
     return tuple(dict.fromkeys(codes))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Response
@@ -91,7 +91,9 @@ def list_conversations(scope: Scope) -> Response:
     args = query_params()
     states = conversations.parse_states(args.str("State") or "")
     start, end = _day(args, "StartDate"), _day(args, "EndDate")
-    query = conversations.conversations_query(scope.service, states, start, end + timedelta(days=1) if end else None)
+    # Up to the end of EndDate's day; 9999-12-31 has no next day to stop before, so the window stays open.
+    until = end + timedelta(days=1) if end is not None and end.date() < date.max else None
+    query = conversations.conversations_query(scope.service, states, start, until)
     if start is not None or end is not None:
         # Twilio sorts newest first (by creation date) when a date window is given.
         page_req = page_request()

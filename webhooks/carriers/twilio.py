@@ -50,6 +50,9 @@ def _verify_signature() -> Response | None:
     if not validator.validate(_signed_url(), request.form, signature):
         log.warning("rejected %s: signature does not match (check PUBLIC_BASE_URL and the auth token)", request.path)
         return error_response(BridgeError(20003, "Invalid X-Twilio-Signature", 403))
+    # Twilio never sends NUL, and PostgreSQL cannot store it: refused whole, as the REST API refuses it.
+    if any("\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)):
+        return error_response(invalid("Webhook fields must not contain NUL characters"))
     return None
 
 
@@ -116,12 +119,17 @@ def receive_status(delivery_sid: str) -> Response:
     if rejected is not None:
         return rejected
     form = request.form
+    message_sid = form.get("MessageSid") or form.get("SmsSid")
+    if message_sid is not None and len(message_sid) > 64:  # as on inbound: it is stored in 64 characters
+        return error_response(invalid("MessageSid is malformed"))
     raw_code = form.get("ErrorCode") or ""
     update = delivery.StatusUpdate(
         delivery_sid=delivery_sid,
-        carrier_message_sid=form.get("MessageSid") or form.get("SmsSid"),
+        carrier_message_sid=message_sid,
         carrier_status=form.get("MessageStatus") or form.get("SmsStatus") or "",
-        error_code=int(raw_code) if raw_code.isdigit() else None,
+        # Twilio's codes have five digits. isdigit() alone also passes "²" (int() refuses it) and numbers past
+        # the column: anything else is no code, and the status itself still counts.
+        error_code=int(raw_code) if raw_code.isascii() and raw_code.isdigit() and len(raw_code) <= 6 else None,
         error_message=form.get("ErrorMessage") or form.get("ChannelStatusMessage"),
     )
     try:
