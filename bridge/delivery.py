@@ -140,6 +140,10 @@ def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetim
             status=SENDING,
             attempts=D.attempts + 1,
             lease_until=now + timedelta(seconds=lease_seconds),
+            # An earlier claim that never recorded the carrier's answer leaves its start behind: the send may
+            # have gone out, so this attempt asks the carrier first (SET reads the row's old values).
+            unsure_since=func.coalesce(D.unsure_since, D.sending_since),
+            sending_since=now,
             date_updated=now,
         )
         .returning(D.id)
@@ -195,6 +199,8 @@ def record_part_sent(session: Session, job: DeliveryJob, carrier_message_sid: st
     values: dict[str, object] = {
         "channel_message_sid": func.coalesce(D.channel_message_sid, carrier_message_sid),
         "sends_done": D.sends_done + 1,
+        "sending_since": None,
+        "unsure_since": None,
         "date_updated": utcnow(),
     }
     if last:
@@ -219,7 +225,16 @@ def record_part_sent(session: Session, job: DeliveryJob, carrier_message_sid: st
             session.flush()
 
 
-def record_retry(session: Session, job: DeliveryJob, code: int, message: str, next_attempt_at: datetime) -> None:
+def record_retry(
+    session: Session,
+    job: DeliveryJob,
+    code: int,
+    message: str,
+    next_attempt_at: datetime,
+    unsure_since: datetime | None = None,
+) -> None:
+    """Back to pending until `next_attempt_at`. `unsure_since`: the send may have reached the carrier anyway (it
+    did not answer in time), so the next attempt looks it up before sending again."""
     session.execute(
         update(_DELIVERIES)
         .where(D.id == job.delivery_id, D.status == SENDING)
@@ -227,6 +242,8 @@ def record_retry(session: Session, job: DeliveryJob, code: int, message: str, ne
             status=PENDING,
             next_attempt_at=next_attempt_at,
             lease_until=None,
+            sending_since=None,
+            unsure_since=unsure_since,
             error_code=code,
             error_message=message,
             date_updated=utcnow(),
@@ -243,11 +260,22 @@ def record_rendering(
     )
 
 
-def record_failure(session: Session, job: DeliveryJob, code: int, message: str) -> None:
+def record_failure(
+    session: Session, job: DeliveryJob, code: int, message: str, unsure_since: datetime | None = None
+) -> None:
+    """Final. `unsure_since` as in `record_retry`: kept, so that an admin's replay looks before it sends."""
     session.execute(
         update(_DELIVERIES)
         .where(D.id == job.delivery_id, D.status == SENDING)
-        .values(status=FAILED, lease_until=None, error_code=code, error_message=message, date_updated=utcnow())
+        .values(
+            status=FAILED,
+            lease_until=None,
+            sending_since=None,
+            unsure_since=unsure_since,
+            error_code=code,
+            error_message=message,
+            date_updated=utcnow(),
+        )
     )
 
 

@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from bridge import accounts
 from bridge.addresses import CHAT, WHATSAPP
+from bridge.carriers.base import LOOKUP_SLACK
 from bridge.models import (
     Conversation,
     ConversationService,
     Delivery,
+    DeliveryAttempt,
     Media,
     Message,
     MessagingService,
@@ -60,6 +62,10 @@ class DeliveryJob:
     window_open: bool = True
     opted_out: bool = False
     sends_done: int = 0  # sends of a multi-send delivery the carrier already accepted (a retry skips them)
+    # Set when an earlier attempt's send may have reached the carrier unrecorded: look before sending again.
+    unsure_since: datetime | None = None
+    # The carrier SIDs the bridge recorded for this recipient since then: a lookup must not take one of them.
+    known_carrier_sids: frozenset[str] = frozenset()
 
 
 # Core tables: the worker's hot path reads plain rows, not ORM entities (measurably cheaper per delivery).
@@ -85,6 +91,7 @@ def read_job(session: Session, delivery_id: int, now: datetime | None = None) ->
             d.attempts,
             d.reply_body,
             d.sends_done,
+            d.unsure_since,
             d.message_id,
             p.id.label("participant_id"),
             p.channel,
@@ -142,7 +149,40 @@ def read_job(session: Session, delivery_id: int, now: datetime | None = None) ->
         window_open=window_open,
         opted_out=bool(row.opted_out),
         sends_done=row.sends_done,
+        unsure_since=row.unsure_since,
+        known_carrier_sids=_recorded_sids(session, row.id, row.participant_id, row.unsure_since)
+        if row.unsure_since
+        else frozenset(),
     )
+
+
+def _recorded_sids(session: Session, delivery_id: int, participant_id: int, since: datetime) -> frozenset[str]:
+    """Carrier SIDs of sends to this recipient that the bridge recorded around and after `since`: those
+    messages are accounted for. From the attempt log, and from status callbacks of the recipient's other
+    deliveries (a callback for this one may be about the very send in doubt)."""
+    after = _aware(since) - LOOKUP_SLACK
+    attempts = select(DeliveryAttempt.carrier_message_sid).join(Delivery, Delivery.id == DeliveryAttempt.delivery_id)
+    callbacks = select(Delivery.channel_message_sid)
+    sids = set(
+        session.scalars(
+            attempts.where(
+                Delivery.participant_id == participant_id,
+                DeliveryAttempt.started_at >= after,
+                DeliveryAttempt.carrier_message_sid.is_not(None),
+            )
+        )
+    )
+    sids |= set(
+        session.scalars(
+            callbacks.where(
+                Delivery.participant_id == participant_id,
+                Delivery.id != delivery_id,
+                Delivery.date_updated >= after,
+                Delivery.channel_message_sid.is_not(None),
+            )
+        )
+    )
+    return frozenset(sid for sid in sids if sid)
 
 
 def _aware(value: datetime) -> datetime:

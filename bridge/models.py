@@ -293,6 +293,12 @@ class Delivery(Base, Timestamps):
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     lease_until: Mapped[datetime | None] = mapped_column()
     swept_at: Mapped[datetime | None] = mapped_column()  # last time the sweeper re-enqueued it
+    # When the current claim began; cleared when the carrier's answer is recorded. Still set at the next claim,
+    # it means the last attempt's outcome was never learnt (its worker died mid-send).
+    sending_since: Mapped[datetime | None] = mapped_column()
+    # Since when a send may have reached the carrier unbeknown to the bridge (a worker died mid-send, or the
+    # carrier did not answer in time). The next attempt asks the carrier before sending again.
+    unsure_since: Mapped[datetime | None] = mapped_column()
     # What the recipient's channel was sent: SMS encoding and segment count, number of carrier sends.
     encoding: Mapped[str | None] = mapped_column(String(8))
     segments: Mapped[int | None] = mapped_column(Integer)

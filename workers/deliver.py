@@ -116,36 +116,78 @@ def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:
 
 def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage]) -> Outcome:
     """Each send in order. Sends a previous attempt already got accepted are skipped, so a retry after a
-    failure halfway through a long text does not repeat its first part."""
+    failure halfway through a long text does not repeat its first part. When an earlier attempt's answer was
+    lost, the carrier is asked first whether it took the send in doubt."""
     for number, outbound in enumerate(sends):
         if number < job.sends_done:
             continue
         started, clock = utcnow(), time.monotonic()
+        found = None
+        if number == job.sends_done and job.unsure_since is not None:
+            try:
+                found = _look_up(ctx, job, outbound)
+            except CarrierError as error:
+                if error.retryable:  # ask again later; nothing is sent blindly meanwhile
+                    return _failed(ctx, job, error, started, clock, unsure_since=job.unsure_since)
+                # The carrier will not answer lookups (say, an API key without read access): send, at least once.
+                log.warning("delivery %s: the carrier refused a lookup (%s); sending", job.delivery_sid, error.code)
         try:
-            result = ctx.carrier.send(outbound)
+            carrier_message_sid = found or ctx.carrier.send(outbound).carrier_message_sid
         except CarrierError as error:
-            return _failed(ctx, job, error, started, clock)
+            return _failed(ctx, job, error, started, clock, unsure_since=started if error.maybe_accepted else None)
         except Exception as error:  # a bug must not strand the row in `sending`: retry it, visibly
             log.exception("delivery %s: unexpected error while sending", job.delivery_sid)
             wrapped = CarrierError(INTERNAL_ERROR, f"internal error: {type(error).__name__}", retryable=True)
-            return _failed(ctx, job, wrapped, started, clock)
+            return _failed(ctx, job, wrapped, started, clock, unsure_since=started)
+        if found is not None:
+            log.info("delivery %s: the carrier had accepted it (%s); not sent again", job.delivery_sid, found)
         record = functools.partial(
             _record_sent,
             job=job,
             started=started,
             elapsed_ms=_elapsed_ms(clock),
-            carrier_message_sid=result.carrier_message_sid,
+            carrier_message_sid=carrier_message_sid,
             last=number == len(sends) - 1,
+            found=found is not None,
         )
         following = _durably(ctx, record, job)
     log.info("delivery %s sent in %d send(s) (attempt %d)", job.delivery_sid, len(sends), job.attempt)
     return Outcome(next_delivery_id=following)
 
 
+def _look_up(ctx: WorkerContext, job: DeliveryJob, outbound: OutboundMessage) -> str | None:
+    assert job.unsure_since is not None
+    try:
+        return ctx.carrier.find_accepted(outbound, job.unsure_since, job.known_carrier_sids)
+    except CarrierError:
+        raise
+    except Exception as error:  # an answer the adapter could not read: ask again later, visibly
+        log.exception("delivery %s: unexpected error while looking up an earlier send", job.delivery_sid)
+        raise CarrierError(INTERNAL_ERROR, f"internal error: {type(error).__name__}", retryable=True) from None
+
+
+FOUND_AT_CARRIER = "Not sent again: the carrier had accepted an earlier attempt whose answer was lost"
+
+
 def _record_sent(
-    session: Session, *, job: DeliveryJob, started: datetime, elapsed_ms: int, carrier_message_sid: str, last: bool
+    session: Session,
+    *,
+    job: DeliveryJob,
+    started: datetime,
+    elapsed_ms: int,
+    carrier_message_sid: str,
+    last: bool,
+    found: bool = False,
 ) -> int | None:
-    delivery.record_attempt(session, job, started, elapsed_ms, http_status=201, carrier_message_sid=carrier_message_sid)
+    delivery.record_attempt(
+        session,
+        job,
+        started,
+        elapsed_ms,
+        http_status=200 if found else 201,
+        carrier_message_sid=carrier_message_sid,
+        error_message=FOUND_AT_CARRIER if found else None,
+    )
     delivery.record_part_sent(session, job, carrier_message_sid, last=last)
     return delivery.next_in_line(session, job.participant_id, job.delivery_id) if last else None
 
@@ -158,7 +200,16 @@ def _blocked(session: Session, job: DeliveryJob, code: int, message: str) -> Out
     return Outcome(next_delivery_id=delivery.next_in_line(session, job.participant_id, job.delivery_id))
 
 
-def _failed(ctx: WorkerContext, job: DeliveryJob, error: CarrierError, started: datetime, clock: float) -> Outcome:
+def _failed(
+    ctx: WorkerContext,
+    job: DeliveryJob,
+    error: CarrierError,
+    started: datetime,
+    clock: float,
+    unsure_since: datetime | None = None,
+) -> Outcome:
+    """Records a failed attempt: retried later or final. `unsure_since`: the send may sit at the carrier all the
+    same, so the next attempt (or an admin's replay) looks it up first."""
     settings = ctx.settings
     retry = error.retryable and job.attempt < settings.delivery_max_attempts
     delay = None
@@ -182,9 +233,10 @@ def _failed(ctx: WorkerContext, job: DeliveryJob, error: CarrierError, started: 
         if error.code == OPTED_OUT:  # the carrier knows of an opt-out the bridge did not: remember it
             opt_outs.record_opt_out(session, job.address, job.proxy_address, opt_outs.CARRIER_REPORTED)
         if delay is not None:
-            delivery.record_retry(session, job, error.code, error.message, utcnow() + timedelta(seconds=delay))
+            next_attempt = utcnow() + timedelta(seconds=delay)
+            delivery.record_retry(session, job, error.code, error.message, next_attempt, unsure_since)
             return None
-        delivery.record_failure(session, job, error.code, error.message)
+        delivery.record_failure(session, job, error.code, error.message, unsure_since)
         return delivery.next_in_line(session, job.participant_id, job.delivery_id)
 
     following = _durably(ctx, record, job)

@@ -5,7 +5,9 @@ A new carrier is one outbound module here plus one webhook module in `webhooks/c
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 # Carrier answers that mean "this will never work": no retry, the delivery fails with the carrier's code.
@@ -47,6 +49,7 @@ class CarrierError(Exception):
         retryable: bool,
         http_status: int | None = None,
         retry_after: float | None = None,
+        maybe_accepted: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -54,6 +57,9 @@ class CarrierError(Exception):
         self.retryable = retryable
         self.http_status = http_status
         self.retry_after = retry_after
+        # The request may have reached the carrier and been accepted (no answer in time, connection cut after
+        # sending): the next attempt looks it up before sending again.
+        self.maybe_accepted = maybe_accepted
 
 
 def classify(http_status: int, code: int | None, message: str, retry_after: float | None = None) -> CarrierError:
@@ -63,7 +69,53 @@ def classify(http_status: int, code: int | None, message: str, retry_after: floa
     return CarrierError(effective, message, retryable=retryable, http_status=http_status, retry_after=retry_after)
 
 
+@dataclass(frozen=True)
+class CarrierRecord:
+    """A message as the carrier lists it."""
+
+    sid: str
+    to_address: str
+    from_address: str
+    body: str | None
+    created_at: datetime | None
+
+
+# How far before an unsure attempt the carrier's record of it may be dated (clock skew, whole-second timestamps).
+LOOKUP_SLACK = timedelta(seconds=60)
+
+
+def accepted_earlier(
+    records: Iterable[CarrierRecord], message: OutboundMessage, since: datetime, known: frozenset[str]
+) -> str | None:
+    """The SID of the carrier's record of `message` from an attempt whose answer was lost, or None.
+
+    A record is that send when it goes to the same address from the same sender, carries the same text, was
+    created no earlier than the attempt (less the slack), and is none of the messages the bridge recorded
+    itself. A template's text is the carrier's rendering, so for a template send any text matches: the bridge
+    sends one message at a time per recipient, so an unrecorded one in that window is the one in doubt.
+    The oldest such record wins."""
+    after = (since if since.tzinfo else since.replace(tzinfo=UTC)) - LOOKUP_SLACK
+    found = None
+    for record in records:
+        if record.sid in known or record.to_address != message.to_address:
+            continue
+        if record.from_address != message.from_address:
+            continue
+        if record.created_at is not None and record.created_at < after:
+            continue
+        if message.content_sid is None and (record.body or "") != (message.body or ""):
+            continue
+        if found is None or (record.created_at or after) <= (found.created_at or after):
+            found = record
+    return found.sid if found else None
+
+
 class Carrier(Protocol):
     name: str
 
     def send(self, message: OutboundMessage) -> SendResult: ...
+
+    def find_accepted(self, message: OutboundMessage, since: datetime, known: frozenset[str]) -> str | None:
+        """After an attempt whose answer was lost (since `since`): the carrier SID of `message` if the carrier
+        accepted it then, None if it did not. Raises CarrierError when the carrier cannot be asked."""
+        ...

@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import requests
 from twilio.request_validator import RequestValidator
 
-from bridge.carriers.base import OutboundMessage, SendResult
-from bridge.timeutil import iso, utcnow
+from bridge.carriers.base import CarrierRecord, OutboundMessage, SendResult, accepted_earlier
+from bridge.timeutil import iso, parse_datetime, utcnow
 
 log = logging.getLogger(__name__)
 OUTBOX_FILE = "simulator-outbox.jsonl"
@@ -55,6 +56,17 @@ class SimulatorCarrier:
                 target=self._post_callbacks, args=(message, sid), name="simulator-callbacks", daemon=True
             ).start()
         return SendResult(sid, "queued")
+
+    def find_accepted(self, message: OutboundMessage, since: datetime, known: frozenset[str]) -> str | None:
+        """Reads the outbox, as Twilio's Message list would be read."""
+        with self._lock:
+            lines = self.outbox.read_text(encoding="utf-8").splitlines() if self.outbox.exists() else []
+        records = []
+        for line in lines:
+            sent = json.loads(line)
+            created = parse_datetime(sent["date"])
+            records.append(CarrierRecord(sent["sid"], sent["to"], sent["from"], sent["body"], created))
+        return accepted_earlier(records, message, since, known)
 
     def _post_callbacks(self, message: OutboundMessage, sid: str) -> None:
         for status in ("sent", "delivered"):

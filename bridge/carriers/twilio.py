@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.exceptions import NewConnectionError
 
-from bridge.carriers.base import TIMEOUT, UNREACHABLE, CarrierError, OutboundMessage, SendResult, classify
+from bridge.carriers.base import (
+    TIMEOUT,
+    UNREACHABLE,
+    CarrierError,
+    CarrierRecord,
+    OutboundMessage,
+    SendResult,
+    accepted_earlier,
+    classify,
+)
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
+# Messages a lookup reads, newest first: the bridge sends one at a time per recipient, so the one in doubt is
+# among the most recent to that (To, From) pair.
+LOOKUP_PAGE = 20
 # twilio's HTTP client logs request parameters (numbers, bodies) at INFO.
 logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
@@ -80,14 +97,65 @@ class TwilioCarrier:
                 params["media_url"] = list(message.media_urls)
         if message.status_callback:
             params["status_callback"] = message.status_callback
-        try:
+        with _carrier_errors(http):
             created = client.api.v2010.accounts(self.account_sid).messages.create(**params)
-        except TwilioRestException as exc:
-            raise classify(exc.status, exc.code, str(exc.msg), _retry_after(http.last_headers)) from None
-        except requests.Timeout:
-            raise CarrierError(TIMEOUT, "carrier timed out", retryable=True) from None
-        except requests.RequestException as exc:
-            raise CarrierError(UNREACHABLE, f"carrier unreachable: {type(exc).__name__}", retryable=True) from None
         if not created.sid:
             raise CarrierError(UNREACHABLE, "carrier answered without a message SID", retryable=True)
         return SendResult(created.sid, created.status or "queued")
+
+    def find_accepted(self, message: OutboundMessage, since: datetime, known: frozenset[str]) -> str | None:
+        """Twilio's Message list filtered by To and From (newest first); `accepted_earlier` picks the one."""
+        client, http = self._client()
+        with _carrier_errors(http, lookup=True):
+            listed = client.api.v2010.accounts(self.account_sid).messages.list(
+                to=message.to_address, from_=message.from_address, limit=LOOKUP_PAGE
+            )
+            records = [
+                CarrierRecord(item.sid or "", item.to or "", item.from_ or "", item.body, item.date_created)
+                for item in listed
+            ]
+        return accepted_earlier(records, message, since, known)
+
+
+@contextmanager
+def _carrier_errors(http: _RoutedHttpClient, lookup: bool = False) -> Iterator[None]:
+    """Twilio's and the network's failures as CarrierErrors. A send that timed out, or whose connection broke
+    after it was written, may have been accepted all the same; one that never connected was not."""
+    try:
+        yield
+    except TwilioRestException as exc:
+        raise classify(exc.status, exc.code, str(exc.msg), _retry_after(http.last_headers)) from None
+    except TwilioException as exc:  # a list page that came back as an error: ("Unable to fetch page", response)
+        raise _page_error(exc, http) from None
+    except requests.ConnectTimeout:
+        raise CarrierError(UNREACHABLE, "carrier unreachable: ConnectTimeout", retryable=True) from None
+    except requests.Timeout:
+        raise CarrierError(TIMEOUT, "carrier timed out", retryable=True, maybe_accepted=not lookup) from None
+    except requests.RequestException as exc:
+        never_connected = isinstance(exc, requests.ConnectionError) and _refused(exc)
+        raise CarrierError(
+            UNREACHABLE,
+            f"carrier unreachable: {type(exc).__name__}",
+            retryable=True,
+            maybe_accepted=not lookup and not never_connected,
+        ) from None
+
+
+def _page_error(exc: TwilioException, http: _RoutedHttpClient) -> CarrierError:
+    response = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], Response) else None
+    if response is None:
+        return CarrierError(UNREACHABLE, f"carrier error: {exc}", retryable=True)
+    try:
+        body = json.loads(response.text)
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    code = body.get("code") if isinstance(body.get("code"), int) else None
+    message = str(body.get("message") or f"HTTP {response.status_code}")
+    return classify(response.status_code, code, message, _retry_after(http.last_headers))
+
+
+def _refused(exc: requests.ConnectionError) -> bool:
+    """The connection was never made (refused, no route, DNS), so nothing was sent."""
+    reason = exc.args[0] if exc.args else None
+    return isinstance(getattr(reason, "reason", reason), NewConnectionError)

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from bridge.client import bridge_client
 from bridge.db import Database
 from bridge.delivery import UNFINISHED
-from bridge.models import Delivery, Message
+from bridge.models import Delivery, DeliveryAttempt, Message, Participant
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.postgres import PrivatePostgres
 from tests.support.processes import RedisServer, Stack
@@ -131,13 +131,39 @@ class Scenario:
             "unexpected": len(set(sent) - expected),
             "failed_rows": failed,
             "webhook_retries": dict(self.posting.refused),
+            "carrier_lookups": self.carrier.lookups,  # sends in doubt, looked up before any resend
             **self.notes,
         }
+        duplicated = [key for key, n in sent.items() if n > 1]
+        if duplicated:
+            result["duplicate_histories"] = self._histories(duplicated[:10])
         print(f"\n[{self.name}] " + ", ".join(f"{key}={value}" for key, value in result.items() if key != "scenario"))
         if REPORT:
             with Path(REPORT).open("a") as handle:
                 handle.write(json.dumps(result) + "\n")
         return result
+
+    def _histories(self, sends: list[tuple[str, str | None]]) -> list[str]:
+        """Why a send went twice: each duplicated delivery's attempts (attempt, HTTP status, error code, whether a
+        sweep released it) as the attempt log has them."""
+        histories = []
+        with self.database.transaction() as session:
+            for address, body in sends:
+                row = session.execute(
+                    select(Delivery)
+                    .join(Message, Message.id == Delivery.message_id)
+                    .join(Participant, Participant.id == Delivery.participant_id)
+                    .where(Message.body == body, Participant.address == address)
+                ).scalar_one_or_none()
+                if row is None:
+                    continue
+                attempts = session.scalars(
+                    select(DeliveryAttempt).where(DeliveryAttempt.delivery_id == row.id).order_by(DeliveryAttempt.id)
+                ).all()
+                steps = [f"#{a.attempt}:{a.http_status}/{a.error_code}" for a in attempts]
+                swept = row.swept_at is not None
+                histories.append(f"{row.sid} attempts={row.attempts} swept={swept} {' '.join(steps)}")
+        return histories
 
     def _recipients(self, n: int) -> tuple[str, ...]:
         room = self.rooms[n % len(self.rooms)]

@@ -1,8 +1,10 @@
-"""A fake Twilio Messaging API on loopback: `POST /2010-04-01/Accounts/{AC}/Messages.json`, with Basic auth,
-Twilio's JSON and error bodies, and signed status callbacks posted back to each message's StatusCallback.
+"""A fake Twilio Messaging API on loopback: `POST /2010-04-01/Accounts/{AC}/Messages.json` to send and
+`GET` of the same path to list (filtered by `To` and `From`, newest first, Twilio's paging envelope), with Basic
+auth, Twilio's JSON and error bodies, and signed status callbacks posted back to each message's StatusCallback.
 
 It is the one part of the outside world the tests fake. Knobs let a test make it fail (5xx, 429 with
-Retry-After, per-number 4xx, slow answers), duplicate or reorder callbacks, and count what it received.
+Retry-After, per-number 4xx, slow answers, an answer that comes after the message was accepted), duplicate or
+reorder callbacks, and count what it received.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import requests
@@ -37,6 +41,7 @@ class Send:
     content_sid: str | None
     content_variables: str | None
     received_at: float
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -56,6 +61,9 @@ class FakeCarrier:
     duplicate_callbacks: bool = False
     reverse_callbacks: bool = False
     send_delay: float = 0.0
+    answer_delay: float = 0.0  # after accepting a send: the message exists, the answer comes this much later
+    lookups: int = 0  # Message list requests served
+    lookup_failure: Failure | None = None
     sends: list[Send] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     failures_by_number: dict[str, Failure] = field(default_factory=dict)
@@ -92,6 +100,9 @@ class FakeCarrier:
         self.outage = None
         self.policy = None
         self.send_delay = 0.0
+        self.answer_delay = 0.0
+        self.lookups = 0
+        self.lookup_failure = None
         self.duplicate_callbacks = False
         self.reverse_callbacks = False
         self.callback_statuses = ("sent", "delivered")
@@ -126,10 +137,12 @@ class FakeCarrier:
         if request.method == "GET" and request.path in self.media:
             return self._serve_media(request)
         expected_path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
-        if request.method != "POST" or request.path != expected_path:
+        if request.method not in ("GET", "POST") or request.path != expected_path:
             return self._error(Failure(404, 20404, f"The requested resource {request.path} was not found"))
         if not self._authorized(request):
             return self._error(Failure(401, 20003, "Authenticate"))
+        if request.method == "GET":
+            return self._list(request)
         form = request.form
         params = {key: form.getlist(key) if len(form.getlist(key)) > 1 else form[key] for key in form}
         if self.send_delay:
@@ -158,7 +171,36 @@ class FakeCarrier:
             self.sends.append(send)
         if send.status_callback:
             self.callbacks.submit(self._post_callbacks, send)
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
         return Response(json.dumps(self._resource(send)), status=201, mimetype="application/json")
+
+    def _list(self, request: Request) -> Response:
+        """Twilio's Message list: `To` and `From` filters, newest first, one page of `PageSize`."""
+        with self.lock:
+            self.lookups += 1
+            sends = list(self.sends)
+        if self.lookup_failure is not None:
+            return self._error(self.lookup_failure)
+        to, sender = request.args.get("To"), request.args.get("From")
+        size = min(int(request.args.get("PageSize", "50")), 1000)
+        chosen = [
+            s for s in sends if (to is None or s.to_address == to) and (sender is None or s.from_address == sender)
+        ]
+        page = [self._resource(s) for s in reversed(chosen)][:size]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json?PageSize={size}&Page=0"
+        envelope = {
+            "messages": page,
+            "end": max(len(page) - 1, 0),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": size,
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+        return Response(json.dumps(envelope), status=200, mimetype="application/json")
 
     def add_media(self, data: bytes, content_type: str) -> str:
         """Media of an inbound message, kept by the carrier behind its Basic auth, as Twilio does."""
@@ -201,6 +243,7 @@ class FakeCarrier:
             "body": send.body,
             "status": "queued",
             "direction": "outbound-api",
+            "date_created": format_datetime(send.created_at),
             "num_media": str(len(send.media_urls)),
             "num_segments": "1",
             "error_code": None,
