@@ -7,6 +7,7 @@ short transaction, and answered at once; delivery happens in the workers.
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Blueprint, Response, request
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -50,10 +51,23 @@ def _verify_signature() -> Response | None:
     if not validator.validate(_signed_url(), request.form, signature):
         log.warning("rejected %s: signature does not match (check PUBLIC_BASE_URL and the auth token)", request.path)
         return error_response(BridgeError(20003, "Invalid X-Twilio-Signature", 403))
-    # Twilio never sends NUL, and PostgreSQL cannot store it: refused whole, as the REST API refuses it.
-    if any("\x00" in key or "\x00" in value for key, value in request.form.items(multi=True)):
+    # Twilio never sends NUL, and PostgreSQL cannot store it in the columns these fields go to: refused whole, as
+    # the REST API refuses it. Other fields are ignored (and kept JSON-escaped with an unrouted message's payload).
+    if any("\x00" in value for key, value in request.form.items(multi=True) if _read_field(key)):
         return error_response(invalid("Webhook fields must not contain NUL characters"))
     return None
+
+
+# The fields the webhooks read; anything else a carrier adds is ignored.
+READ_FIELDS = frozenset(
+    {"MessageSid", "SmsMessageSid", "SmsSid", "From", "To", "Body", "NumMedia", "MessageStatus", "SmsStatus"}
+    | {"ErrorCode", "ErrorMessage", "ChannelStatusMessage"}
+)
+MEDIA_FIELD = re.compile(r"(MediaUrl|MediaContentType)\d+")
+
+
+def _read_field(key: str) -> bool:
+    return key in READ_FIELDS or MEDIA_FIELD.fullmatch(key) is not None
 
 
 def _media() -> list[inbound.InboundMedia]:
