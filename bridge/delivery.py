@@ -235,18 +235,24 @@ def record_retry(
 ) -> None:
     """Back to pending until `next_attempt_at`. `unsure_since`: the send may have reached the carrier anyway (it
     did not answer in time), so the next attempt looks it up before sending again."""
+    _end_attempt(session, job, code, message, unsure_since, status=PENDING, next_attempt_at=next_attempt_at)
+
+
+def _end_attempt(
+    session: Session, job: DeliveryJob, code: int, message: str, unsure_since: datetime | None, **values: object
+) -> None:
+    """The attempt is over without a recorded send: the row leaves `sending` with the carrier's code."""
     session.execute(
         update(_DELIVERIES)
         .where(D.id == job.delivery_id, D.status == SENDING)
         .values(
-            status=PENDING,
-            next_attempt_at=next_attempt_at,
             lease_until=None,
             sending_since=None,
             unsure_since=unsure_since,
             error_code=code,
             error_message=message,
             date_updated=utcnow(),
+            **values,
         )
     )
 
@@ -264,19 +270,7 @@ def record_failure(
     session: Session, job: DeliveryJob, code: int, message: str, unsure_since: datetime | None = None
 ) -> None:
     """Final. `unsure_since` as in `record_retry`: kept, so that an admin's replay looks before it sends."""
-    session.execute(
-        update(_DELIVERIES)
-        .where(D.id == job.delivery_id, D.status == SENDING)
-        .values(
-            status=FAILED,
-            lease_until=None,
-            sending_since=None,
-            unsure_since=unsure_since,
-            error_code=code,
-            error_message=message,
-            date_updated=utcnow(),
-        )
-    )
+    _end_attempt(session, job, code, message, unsure_since, status=FAILED)
 
 
 def backoff_seconds(
