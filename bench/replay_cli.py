@@ -1,11 +1,13 @@
 """How long `bridge deliveries replay` takes for N failed deliveries (default 10,000), end to end.
 
-    python bench/replay_cli.py [--count 10000] [--database postgresql://postgres@127.0.0.1:5432/test]
+    python bench/replay_cli.py [--count 10000] [--recipients 1000]
+                               [--database postgresql://postgres@127.0.0.1:5432/test]
                                [--redis redis://127.0.0.1:6379/14]
 
 Creates a scratch database on the given PostgreSQL server (or a SQLite file with --database sqlite), fills
-it with N failed deliveries, runs the real CLI in a subprocess (progress bar and all), checks every row is
-pending again and N tasks were queued, prints the timing, and drops the scratch database and queue.
+it with N failed deliveries spread over the recipients, runs the real CLI in a subprocess (progress bar and
+all), counts the rows pending again and the tasks queued (one per replayed batch of 500), prints the timing, and
+drops the scratch database and queue.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from bridge.timeutil import utcnow
 from tests.support.live import scratch_database
 
 
-def fill(database_url: str, count: int) -> None:
+def fill(database_url: str, count: int, recipients: int) -> None:
     database = Database(database_url)
     with database.transaction() as session:
         service = accounts.ensure_defaults(session).default_chat_service
@@ -40,11 +42,14 @@ def fill(database_url: str, count: int) -> None:
         conversation = Conversation(sid=new_sid("CH"), service_id=service.id, last_message_index=count - 1)
         session.add(conversation)
         session.flush()
-        participant = Participant(
-            sid=new_sid("MB"), conversation_id=conversation.id, service_id=service.id, channel="sms",
-            address="+14155550100", proxy_address="+12015550100", binding_active=True,
-        )  # fmt: skip
-        session.add(participant)
+        participants = [
+            Participant(
+                sid=new_sid("MB"), conversation_id=conversation.id, service_id=service.id, channel="sms",
+                address=f"+1415555{n:04d}", proxy_address="+12015550100", binding_active=True,
+            )
+            for n in range(recipients)
+        ]  # fmt: skip
+        session.add_all(participants)
         session.flush()
         now = utcnow()
         session.execute(
@@ -57,10 +62,11 @@ def fill(database_url: str, count: int) -> None:
         session.execute(
             insert(Delivery),
             [{"sid": new_sid("DY"), "message_id": message_id, "conversation_id": conversation.id,
-              "participant_id": participant.id, "participant_sid": participant.sid, "status": "failed",
+              "participant_id": participants[n % recipients].id,
+              "participant_sid": participants[n % recipients].sid, "status": "failed",
               "error_code": 30003, "error_message": "Unreachable destination handset", "attempts": 8,
               "sends_done": 0, "date_created": now, "date_updated": now}
-             for message_id in message_ids],
+             for n, message_id in enumerate(message_ids)],
         )  # fmt: skip
     database.dispose()
 
@@ -68,6 +74,7 @@ def fill(database_url: str, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--recipients", type=int, default=1_000, help="the deliveries are spread over this many")
     parser.add_argument("--database", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/14")
     args = parser.parse_args()
@@ -85,8 +92,8 @@ def main() -> None:
 def run(database_url: str, args: argparse.Namespace, instance: str, broker: redis.Redis) -> None:
     upgrade(database_url)
     started = time.monotonic()
-    fill(database_url, args.count)
-    print(f"filled {args.count} failed deliveries in {time.monotonic() - started:.1f}s")
+    fill(database_url, args.count, args.recipients)
+    print(f"filled {args.count} failed deliveries to {args.recipients} recipients in {time.monotonic() - started:.1f}s")
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": args.redis, "BRIDGE_INSTANCE_DIR": instance}
     started = time.monotonic()
     subprocess.run([sys.executable, "-m", "workers.cli", "deliveries", "replay", "--yes", "--actor", "bench"],
