@@ -30,16 +30,10 @@ from bridge.models import (
     User,
 )
 from bridge.timeutil import utcnow
+from bridge.translate import MediaItem
 
 WHATSAPP_WINDOW = timedelta(hours=24)
 READY = "ready"
-
-
-@dataclass(frozen=True)
-class StoredMedia:
-    sid: str
-    content_type: str
-    size: int | None
 
 
 @dataclass(frozen=True)
@@ -56,7 +50,7 @@ class DeliveryJob:
     body: str | None
     content_sid: str | None = None
     content_variables: str | None = None
-    media: list[StoredMedia] = field(default_factory=list)
+    media: list[MediaItem] = field(default_factory=list)
     author_name: str | None = None  # only when attribution applies
     smart_encoding: bool = False
     window_open: bool = True
@@ -190,13 +184,13 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _ready_media(session: Session, media: list[dict[str, object]]) -> list[StoredMedia]:
+def _ready_media(session: Session, media: list[dict[str, object]]) -> list[MediaItem]:
     """The message's media in its own order, leaving out files that could not be fetched from the carrier."""
     sids = [str(item.get("sid")) for item in media if isinstance(item, dict) and item.get("sid")]
     if not sids:
         return []
     rows = {row.sid: row for row in session.scalars(select(Media).where(Media.sid.in_(sids), Media.status == READY))}
-    return [StoredMedia(sid, rows[sid].content_type, rows[sid].size) for sid in sids if sid in rows]
+    return [MediaItem(sid, rows[sid].content_type, rows[sid].size) for sid in sids if sid in rows]
 
 
 def attribution_setting(service_enabled: bool, conversation_attributes: str | None) -> bool:

@@ -55,7 +55,7 @@ def render_request(job: DeliveryJob, public_base_url: str) -> translate.RenderRe
         proxy_address=job.proxy_address,
         status_callback=status_callback_url(public_base_url, job.delivery_sid),
         body=job.body,
-        media=[translate.MediaItem(m.sid, m.content_type, m.size) for m in job.media],
+        media=job.media,
         content_sid=job.content_sid,
         content_variables=job.content_variables,
         author_name=job.author_name,

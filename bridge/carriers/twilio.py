@@ -106,7 +106,7 @@ class TwilioCarrier:
     def find_accepted(self, message: OutboundMessage, since: datetime, known: frozenset[str]) -> str | None:
         """Twilio's Message list filtered by To and From (newest first); `accepted_earlier` picks the one."""
         client, http = self._client()
-        with _carrier_errors(http, lookup=True):
+        with _carrier_errors(http):
             listed = client.api.v2010.accounts(self.account_sid).messages.list(
                 to=message.to_address, from_=message.from_address, limit=LOOKUP_PAGE
             )
@@ -118,7 +118,7 @@ class TwilioCarrier:
 
 
 @contextmanager
-def _carrier_errors(http: _RoutedHttpClient, lookup: bool = False) -> Iterator[None]:
+def _carrier_errors(http: _RoutedHttpClient) -> Iterator[None]:
     """Twilio's and the network's failures as CarrierErrors. A send that timed out, or whose connection broke
     after it was written, may have been accepted all the same; one that never connected was not."""
     try:
@@ -130,14 +130,14 @@ def _carrier_errors(http: _RoutedHttpClient, lookup: bool = False) -> Iterator[N
     except requests.ConnectTimeout:
         raise CarrierError(UNREACHABLE, "carrier unreachable: ConnectTimeout", retryable=True) from None
     except requests.Timeout:
-        raise CarrierError(TIMEOUT, "carrier timed out", retryable=True, maybe_accepted=not lookup) from None
+        raise CarrierError(TIMEOUT, "carrier timed out", retryable=True, maybe_accepted=True) from None
     except requests.RequestException as exc:
         never_connected = isinstance(exc, requests.ConnectionError) and _refused(exc)
         raise CarrierError(
             UNREACHABLE,
             f"carrier unreachable: {type(exc).__name__}",
             retryable=True,
-            maybe_accepted=not lookup and not never_connected,
+            maybe_accepted=not never_connected,
         ) from None
 
 

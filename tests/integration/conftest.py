@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -140,6 +141,30 @@ def sweeper(worker: FakeCarrier) -> Iterator[None]:
     yield
     stop.set()
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def few_attempts(worker: FakeCarrier) -> Iterator[None]:
+    """The worker gives up after two attempts, so 'the carrier was down past the retry limit' takes a second."""
+    import dataclasses
+
+    from workers.context import context
+
+    ctx = context()
+    original = ctx.settings
+    ctx.settings = dataclasses.replace(original, delivery_max_attempts=2)
+    yield
+    ctx.settings = original
+
+
+def delivery_statuses(live: LiveBridge) -> Counter[str]:
+    """How many deliveries are in each status."""
+    from sqlalchemy import func, select
+
+    from bridge.models import Delivery
+
+    with live.database.transaction() as session:
+        return Counter(dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()))
 
 
 def open_whatsapp_window(live: LiveBridge, participant_sid: str, hours_ago: float = 1.0) -> None:

@@ -4,7 +4,6 @@ with their carrier codes, and replays that send each failed delivery exactly onc
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import threading
 from collections import Counter
@@ -15,16 +14,15 @@ from typing import Any
 import pytest
 import requests
 from limits import parse as parse_limit
-from sqlalchemy import func, select
+from sqlalchemy import select
 from twilio.rest import Client
 
-from bridge.models import AdminAction, Delivery
-from tests.integration.conftest import open_whatsapp_window
+from bridge.models import AdminAction
+from tests.integration.conftest import delivery_statuses, open_whatsapp_window
 from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
 from webhooks.admin import ratelimit
-from workers.context import context
 
 GOOD, BAD, FLAKY = "+14155550141", "+14155550142", "+14155550143"
 WALTER = "whatsapp:+14155550144"
@@ -45,23 +43,8 @@ def fresh_sign_in_limits(live: LiveBridge) -> Iterator[None]:
     yield
 
 
-@pytest.fixture
-def few_attempts(worker: FakeCarrier) -> Iterator[None]:
-    """The worker gives up after two attempts, so 'the carrier was down past the retry limit' takes a second."""
-    ctx = context()
-    original = ctx.settings
-    ctx.settings = dataclasses.replace(original, delivery_max_attempts=2)
-    yield
-    ctx.settings = original
-
-
-def statuses(live: LiveBridge) -> Counter[str]:
-    with live.database.transaction() as session:
-        return Counter(dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()))
-
-
 def settled(live: LiveBridge) -> bool:
-    counts = statuses(live)
+    counts = delivery_statuses(live)
     return counts["pending"] == 0 and counts["sending"] == 0 and counts["sent"] == 0
 
 
@@ -92,11 +75,11 @@ def fail_deliveries(
     open_whatsapp_window(live, walter.sid)
     worker.failures_by_number[BAD] = INVALID_NUMBER
     first = conversation.messages.create(author="ada", body=FIRST_BODY)
-    eventually(lambda: settled(live) and statuses(live) == Counter({"failed": 1, "delivered": 3}), timeout=60)
+    eventually(lambda: settled(live) and delivery_statuses(live) == Counter({"failed": 1, "delivered": 3}), timeout=60)
     worker.outage = OUTAGE
     outage = [conversation.messages.create(author="ada", body=body).sid for body in OUTAGE_BODIES[:during_outage]]
     expected = Counter({"failed": 1 + 4 * during_outage, "delivered": 3})
-    eventually(lambda: settled(live) and statuses(live) == expected, timeout=60)
+    eventually(lambda: settled(live) and delivery_statuses(live) == expected, timeout=60)
     return Failures(conversation.sid, first.sid, outage)
 
 
@@ -333,13 +316,13 @@ def test_a_bulk_replay_by_filter_delivers_each_once_and_replaying_again_sends_no
     result = script.post(live.url + "/admin/api/replay", json=replay, timeout=60)
     assert result.status_code == 200
     assert result.json() == {"matched": 9, "replayed": 9, "skipped": 0}
-    eventually(lambda: settled(live) and statuses(live) == Counter({"delivered": 12}), timeout=60)
+    eventually(lambda: settled(live) and delivery_statuses(live) == Counter({"delivered": 12}), timeout=60)
     expected = {(BAD, FIRST_BODY)} | {(to, body) for to in (GOOD, BAD, FLAKY, WALTER) for body in OUTAGE_BODIES[:2]}
     assert sends_since(worker, before) == Counter(dict.fromkeys(expected, 1))
 
     again = script.post(live.url + "/admin/api/replay", json=replay, timeout=60)
     assert again.json() == {"matched": 0, "replayed": 0, "skipped": 0}
-    assert statuses(live) == Counter({"delivered": 12})  # nothing went back to pending, so nothing can be sent
+    assert delivery_statuses(live) == Counter({"delivered": 12})  # nothing went back to pending, so nothing can be sent
     assert len(worker.snapshot()) == before + 9
 
     trail = script.get(live.url + "/admin/api/audit", timeout=30).json()["actions"]
@@ -378,7 +361,7 @@ def test_two_concurrent_replays_of_the_same_filter_send_each_once(
     assert sum(r["replayed"] for r in results) == 12 == failures.failed - 1
     # Each saw at most the 12; what the other had already moved is not counted again, as replayed or skipped.
     assert all(r["replayed"] + r["skipped"] <= r["matched"] <= 12 for r in results)
-    eventually(lambda: settled(live) and statuses(live) == Counter({"delivered": 15, "failed": 1}), timeout=60)
+    eventually(lambda: settled(live) and delivery_statuses(live) == Counter({"delivered": 15, "failed": 1}), timeout=60)
     sent = sends_since(worker, before)
     assert sum(sent.values()) == 12 and set(sent.values()) == {1}
 
@@ -398,9 +381,9 @@ def test_a_replay_of_named_deliveries_touches_only_those(
     before = len(worker.snapshot())
     result = script.post(live.url + "/admin/api/replay", json={"sids": chosen}, timeout=60).json()
     assert result == {"matched": 2, "replayed": 2, "skipped": 0}
-    eventually(lambda: settled(live) and statuses(live)["delivered"] == 5)
+    eventually(lambda: settled(live) and delivery_statuses(live)["delivered"] == 5)
     assert {send.to_address for send in worker.snapshot()[before:]} == {WALTER}
-    assert statuses(live)["failed"] == 7
+    assert delivery_statuses(live)["failed"] == 7
 
 
 # -- timeline, unrouted, audit -----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import pytest
 from flask import Flask
 from twilio.rest import Client
 
+from tests.integration.conftest import delivery_statuses
 from tests.integration.test_admin_api import (
     BAD,
     FIRST_BODY,
@@ -29,12 +30,10 @@ from tests.integration.test_admin_api import (
     audit_actions,
     csrf_token_in,
     fail_deliveries,
-    few_attempts,  # noqa: F401 - a fixture
     fresh_sign_in_limits,  # noqa: F401 - an autouse fixture
     recover,
     sends_since,
     settled,
-    statuses,
 )
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.live import LiveBridge
@@ -161,7 +160,7 @@ def test_the_console_shows_failures_with_their_codes_and_replays_a_selection(
     client: Client,
     sender_pool: dict[str, str],
     worker: FakeCarrier,
-    few_attempts: None,  # noqa: F811 - the imported fixture
+    few_attempts: None,
     console: Console,
 ) -> None:
     failures = fail_deliveries(client, sender_pool, worker, live)
@@ -196,7 +195,7 @@ def test_the_console_shows_failures_with_their_codes_and_replays_a_selection(
 
     audit = console.get("/admin/audit").text
     assert "replayed 1 of 1 deliveries" in audit and live.settings.admin_username in audit
-    assert statuses(live)["failed"] == failures.failed - 1
+    assert delivery_statuses(live)["failed"] == failures.failed - 1
 
 
 def test_replay_all_matching_freezes_the_filter_the_admin_saw_and_sends_each_once(
@@ -204,7 +203,7 @@ def test_replay_all_matching_freezes_the_filter_the_admin_saw_and_sends_each_onc
     client: Client,
     sender_pool: dict[str, str],
     worker: FakeCarrier,
-    few_attempts: None,  # noqa: F811 - the imported fixture
+    few_attempts: None,
     console: Console,
 ) -> None:
     fail_deliveries(client, sender_pool, worker, live)
@@ -217,7 +216,7 @@ def test_replay_all_matching_freezes_the_filter_the_admin_saw_and_sends_each_onc
     first = console.post("/admin/deliveries/replay", form)
     assert first.status_code == 302
     assert "Replayed 8 deliveries" in console.get(first.headers["Location"]).text
-    eventually(lambda: settled(live) and statuses(live) == Counter({"delivered": 11, "failed": 1}), timeout=60)
+    eventually(lambda: settled(live) and delivery_statuses(live) == Counter({"delivered": 11, "failed": 1}), timeout=60)
     again = console.post("/admin/deliveries/replay", form)
     assert "Replayed 0 deliveries" in console.get(again.headers["Location"]).text
     expected = {(to, body) for to in (GOOD, BAD, "+14155550143", WALTER) for body in OUTAGE_BODIES[:2]}
@@ -229,7 +228,7 @@ def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(
     client: Client,
     sender_pool: dict[str, str],
     worker: FakeCarrier,
-    few_attempts: None,  # noqa: F811 - the imported fixture
+    few_attempts: None,
     console: Console,
 ) -> None:
     fail_deliveries(client, sender_pool, worker, live, during_outage=1)
@@ -238,7 +237,7 @@ def test_a_change_without_the_csrf_token_is_refused_and_changes_nothing(
     assert refused.status_code == 400 and "Nothing was changed" in refused.text
     forged = console.post("/admin/deliveries/replay", {"scope": "matching", "status": "failed", "csrf_token": "x"})
     assert forged.status_code == 400
-    assert statuses(live)["failed"] == 5
+    assert delivery_statuses(live)["failed"] == 5
     assert [action for _, action in audit_actions(live)] == ["sign-in"]
 
 
@@ -253,7 +252,7 @@ def test_a_messages_timeline_page_shows_every_attempt_and_callback(
     client: Client,
     sender_pool: dict[str, str],
     worker: FakeCarrier,
-    few_attempts: None,  # noqa: F811 - the imported fixture
+    few_attempts: None,
     console: Console,
 ) -> None:
     failures = fail_deliveries(client, sender_pool, worker, live, during_outage=1)
@@ -317,7 +316,7 @@ def test_in_chromium_an_admin_filters_failed_deliveries_replays_them_and_sees_th
     client: Client,
     sender_pool: dict[str, str],
     worker: FakeCarrier,
-    few_attempts: None,  # noqa: F811 - the imported fixture
+    few_attempts: None,
     chromium: object,
     tmp_path: Path,
 ) -> None:
@@ -356,7 +355,7 @@ def test_in_chromium_an_admin_filters_failed_deliveries_replays_them_and_sees_th
     # The list now follows what was replayed; the page polls and shows each one turn delivered.
     expect(page.locator("tr[data-sid] .badge")).to_have_text(["delivered"] * 9, timeout=60_000)
     assert sum(sends_since(worker, before).values()) == 9 and set(sends_since(worker, before).values()) == {1}
-    assert statuses(live) == Counter({"delivered": 12, "failed": 4})  # WhatsApp was not in the filter
+    assert delivery_statuses(live) == Counter({"delivered": 12, "failed": 4})  # WhatsApp was not in the filter
     assert problems == []
 
 

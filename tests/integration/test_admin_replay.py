@@ -3,44 +3,26 @@ press the button, and the send-time rules still hold. Also the CLI face and re-r
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
-import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import select
 from twilio.rest import Client
 
 from bridge import admin
-from bridge.models import AdminAction, Delivery, UnroutedMessage
+from bridge.models import AdminAction, UnroutedMessage
+from tests.integration.conftest import delivery_statuses
 from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
 from workers.cli import main as bridge_cli
-from workers.context import context
 
 GOOD, BAD, FLAKY = "+14155550131", "+14155550132", "+14155550133"
 
 
-@pytest.fixture
-def few_attempts(worker: FakeCarrier) -> Iterator[None]:
-    """The worker gives up after two attempts, so 'the carrier was down past the retry limit' takes a second."""
-    ctx = context()
-    original = ctx.settings
-    ctx.settings = dataclasses.replace(original, delivery_max_attempts=2)
-    yield
-    ctx.settings = original
-
-
-def statuses(live: LiveBridge) -> Counter[str]:
-    with live.database.transaction() as session:
-        return Counter(dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()))
-
-
 def finished(live: LiveBridge) -> bool:
-    counts = statuses(live)
+    counts = delivery_statuses(live)
     return counts["pending"] == 0 and counts["sending"] == 0
 
 
@@ -56,7 +38,7 @@ def fail_some(client: Client, sender_pool: dict[str, str], worker: FakeCarrier, 
     worker.failures_by_number[FLAKY] = Failure(503, 20500, "Service unavailable")
     for n in range(count):
         conversation.messages.create(body=f"note {n}")
-    eventually(lambda: finished(live) and statuses(live)["failed"] == 2 * count, timeout=60)
+    eventually(lambda: finished(live) and delivery_statuses(live)["failed"] == 2 * count, timeout=60)
     return conversation.sid
 
 
@@ -86,7 +68,7 @@ def test_a_replay_by_filter_delivers_each_once_and_a_second_replay_sends_nothing
     sent_before = Counter(s.to_address for s in worker.snapshot())
     result = admin.replay(live.database.transaction, admin.DeliveryFilter(), "tester")
     assert (result.matched, result.replayed, result.skipped) == (8, 8, 0)
-    eventually(lambda: finished(live) and statuses(live)["failed"] == 0, timeout=60)
+    eventually(lambda: finished(live) and delivery_statuses(live)["failed"] == 0, timeout=60)
     sent = Counter(s.to_address for s in worker.snapshot()) - sent_before
     assert sent == Counter({BAD: 4, FLAKY: 4})
     assert Counter((s.to_address, s.body) for s in worker.snapshot()).most_common(1)[0][1] == 1
@@ -120,7 +102,7 @@ def test_two_concurrent_replays_of_the_same_filter_send_each_once(
     for thread in admins:
         thread.join(timeout=60)
     assert sum(r.replayed for r in results) == 20
-    eventually(lambda: finished(live) and statuses(live)["failed"] == 0, timeout=60)
+    eventually(lambda: finished(live) and delivery_statuses(live)["failed"] == 0, timeout=60)
     replays = [(s.to_address, s.body) for s in worker.snapshot()[sent_before:]]
     assert len(replays) == 20 and len(set(replays)) == 20
 
@@ -132,7 +114,7 @@ def test_a_replay_only_touches_what_its_filter_names(
     worker.failures_by_number.clear()
     result = admin.replay(live.database.transaction, admin.DeliveryFilter(error_codes=(21211,), address=BAD), "t")
     assert result.replayed == 2
-    eventually(lambda: finished(live) and statuses(live)["failed"] == 2)
+    eventually(lambda: finished(live) and delivery_statuses(live)["failed"] == 2)
     with live.database.transaction() as session:
         still = admin.list_deliveries(session, admin.DeliveryFilter(), admin_page())
     assert {row.address for row in still.items} == {FLAKY}
@@ -171,7 +153,7 @@ def test_the_cli_lists_and_replays(
     replayed = runner.invoke(bridge_cli, ["deliveries", "replay", "--error-code", "21211", "--yes", "--actor", "ops"])
     assert replayed.exit_code == 0, replayed.output
     assert "replayed 3 of 3" in replayed.output
-    eventually(lambda: finished(live) and statuses(live)["failed"] == 3)
+    eventually(lambda: finished(live) and delivery_statuses(live)["failed"] == 3)
     nothing = runner.invoke(bridge_cli, ["deliveries", "replay", "--error-code", "21211", "--yes"])
     assert "nothing to replay" in nothing.output
     bad_time = runner.invoke(bridge_cli, ["deliveries", "list", "--since", "yesterday-ish"])
@@ -183,7 +165,7 @@ def test_timeline_shows_every_attempt_and_callback(
 ) -> None:
     sid = fail_some(client, sender_pool, worker, live, 1)
     message = client.conversations.v1.conversations(sid).messages.list()[0]
-    eventually(lambda: statuses(live)["delivered"] == 1)
+    eventually(lambda: delivery_statuses(live)["delivered"] == 1)
     with live.database.transaction() as session:
         story = admin.timeline(session, message.sid)
     by_address = {r.delivery.address: r for r in story.recipients}

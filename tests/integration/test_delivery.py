@@ -15,6 +15,7 @@ from twilio.rest import Client
 
 from bridge.models import Delivery, DeliveryAttempt, Message, Participant, UnroutedMessage
 from bridge.timeutil import utcnow
+from tests.integration.conftest import delivery_statuses
 from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
@@ -62,13 +63,8 @@ def room(client: Client, sender_pool: dict[str, str], live: LiveBridge) -> Room:
     return Room(conversation.sid, sender_pool["sms"], sender_pool["whatsapp"])
 
 
-def deliveries_by_status(live: LiveBridge) -> Counter[str]:
-    with live.database.transaction() as session:
-        return Counter(dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all()))
-
-
 def all_delivered(live: LiveBridge, expected: int) -> bool:
-    counts = deliveries_by_status(live)
+    counts = delivery_statuses(live)
     return counts.get("delivered", 0) == expected and sum(counts.values()) == expected
 
 
@@ -250,7 +246,7 @@ def test_a_final_failure_callback_records_the_carriers_error(live: LiveBridge, w
     worker.callback_statuses = ("sent",)
     worker.post_inbound(live.url, worker.inbound_params(ALICE, room.sms_proxy, "will bounce"))
     sends = worker.wait_for(3)
-    eventually(lambda: deliveries_by_status(live).get("sent") == 3)
+    eventually(lambda: delivery_statuses(live).get("sent") == 3)
     assert worker.post_status(sends[0], "undelivered", error_code=30003) == 200
     assert worker.post_status(sends[0], "delivered") == 200  # final stays final
     with live.database.transaction() as session:
