@@ -32,6 +32,8 @@ def redis_url(settings: Settings) -> str:
 
 
 def configure(app: Celery, settings: Settings) -> None:
+    if app.conf.get("bridge_settings") == settings:
+        return  # a second app from the same settings (tests build several) leaves a running worker's broker alone
     app.conf.update(
         broker_url=celery_broker_url(redis_url(settings)),
         task_acks_late=True,
