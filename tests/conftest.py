@@ -113,3 +113,33 @@ def bridge(
     live.environment = env
     yield live
     live.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
+    """A real Celery worker (threads pool) in this process, on the same broker and database as the bridge.
+
+    Defined here, once: a session fixture imported into two conftests is two fixtures, and two workers consuming
+    through one app in one process broke each other's broker connections."""
+    from celery.contrib.testing.worker import start_worker
+
+    from bridge.carriers import build_carrier
+    from bridge.db import Database
+    from bridge.media_storage import build_store
+    from workers.celery_app import app
+    from workers.context import WorkerContext, use_context
+    from workers.dispatch import enqueue
+
+    use_context(
+        WorkerContext(
+            settings=bridge.settings,
+            database=Database(bridge.settings.database_url, dispatcher=enqueue),
+            carrier=build_carrier(bridge.settings),
+            store=build_store(bridge.settings),
+        )
+    )
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+    ):
+        yield
+    use_context(None)

@@ -67,33 +67,6 @@ def sender_pool(client: Client) -> dict[str, str]:
     return numbers
 
 
-@pytest.fixture(scope="session")
-def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
-    """A real Celery worker (threads pool) in this process, on the same broker and database as the bridge."""
-    from celery.contrib.testing.worker import start_worker
-
-    from bridge.carriers import build_carrier
-    from bridge.db import Database
-    from bridge.media_storage import build_store
-    from workers.celery_app import app
-    from workers.context import WorkerContext, use_context
-    from workers.dispatch import enqueue
-
-    use_context(
-        WorkerContext(
-            settings=bridge.settings,
-            database=Database(bridge.settings.database_url, dispatcher=enqueue),
-            carrier=build_carrier(bridge.settings),
-            store=build_store(bridge.settings),
-        )
-    )
-    with start_worker(
-        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
-    ):
-        yield
-    use_context(None)
-
-
 @pytest.fixture
 def worker(celery_worker_thread: None, live: LiveBridge, fake_carrier: FakeCarrier) -> Iterator[FakeCarrier]:
     """Deliveries flow: a running worker and a clean fake carrier. Waits for in-flight work at the end, so no

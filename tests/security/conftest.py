@@ -11,7 +11,6 @@ from flask import Flask
 from tests.integration.conftest import (  # noqa: F401 - fixtures
     Api,
     api,
-    celery_worker_thread,
     client,
     live,
     sender_pool,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ import psycopg
 from flask import Flask
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from bridge import accounts
@@ -100,14 +102,26 @@ class LiveBridge:
     def reset(self) -> None:
         """Empties every table and recreates the account defaults, as on a first start."""
         tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        # A status callback of the previous test may still be writing; TRUNCATE locks table after table, so
+        # PostgreSQL can pick it as a deadlock victim. The other transaction then ends, and a retry goes through.
+        for attempt in range(5):
+            try:
+                self._empty(tables)
+                break
+            except OperationalError as error:
+                if not isinstance(error.orig, psycopg.errors.DeadlockDetected) or attempt == 4:
+                    raise
+                time.sleep(0.2)
+        with self.database.transaction() as session:
+            accounts.ensure_defaults(session)
+
+    def _empty(self, tables: list[str]) -> None:
         with self.database.engine.begin() as conn:
             if self.database.is_sqlite:
                 for table in tables:
                     conn.execute(text(f"DELETE FROM {table}"))
             else:
                 conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        with self.database.transaction() as session:
-            accounts.ensure_defaults(session)
 
     def stop(self) -> None:
         self.server.shutdown()
