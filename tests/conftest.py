@@ -16,6 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# CI draws the same Hypothesis examples on every run, so whether a change lands depends on the change, not on the
+# seed; `scripts/test` on a desk (and `scripts/fuzz`) keep drawing new ones, and what they find becomes a test.
+hypothesis_settings.register_profile("ci", derandomize=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Configure the process the way an operator would, before any bridge module reads the environment.
 _INSTANCE = Path(tempfile.mkdtemp(prefix="bridge-tests-"))
