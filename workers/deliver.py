@@ -1,6 +1,6 @@
 """Sending deliveries: claim, check the send-time rules, render for the recipient's channel, call the carrier
-once per send, record the outcome. Two short transactions per delivery (claim+render, then outcome+next in
-line); none is open while the carrier is being called.
+once per send, record the outcome. Short transactions per delivery (claim+render, the outcome, then a read of
+the recipient's next one); none is open while the carrier is being called.
 
 A task drains its recipient's line: after one delivery it goes on with that recipient's next one (up to
 `DRAIN_LIMIT`), which keeps their order and saves a round trip through the broker per message.
@@ -103,14 +103,18 @@ def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:
         job = delivery.claim(session, delivery_id, settings.delivery_lease_seconds)
         if job is None:
             return Outcome()  # already done, in flight elsewhere, not due, or waiting its turn
-        if job.opted_out:
-            return _blocked(session, job, OPTED_OUT, OPTED_OUT_MESSAGE)
-        rendering = translate.render(
-            render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid)
-        )
-        if rendering.blocked is not None:
-            return _blocked(session, job, *rendering.blocked)
-        delivery.record_rendering(session, job, rendering.encoding, rendering.segments, len(rendering.sends))
+        blocked = (OPTED_OUT, OPTED_OUT_MESSAGE) if job.opted_out else None
+        if blocked is None:
+            rendering = translate.render(
+                render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid)
+            )
+            blocked = rendering.blocked
+        if blocked is not None:
+            _block(session, job, *blocked)
+        else:
+            delivery.record_rendering(session, job, rendering.encoding, rendering.segments, len(rendering.sends))
+    if blocked is not None:
+        return Outcome(next_delivery_id=_next_in_line(ctx, job))
     return _send(ctx, job, rendering.sends)
 
 
@@ -150,9 +154,9 @@ def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage]) ->
             last=number == len(sends) - 1,
             found=found is not None,
         )
-        following = _durably(ctx, record, job)
+        _durably(ctx, record, job)
     log.info("delivery %s sent in %d send(s) (attempt %d)", job.delivery_sid, len(sends), job.attempt)
-    return Outcome(next_delivery_id=following)
+    return Outcome(next_delivery_id=_next_in_line(ctx, job))
 
 
 def _look_up(ctx: WorkerContext, job: DeliveryJob, outbound: OutboundMessage) -> str | None:
@@ -178,7 +182,7 @@ def _record_sent(
     carrier_message_sid: str,
     last: bool,
     found: bool = False,
-) -> int | None:
+) -> None:
     delivery.record_attempt(
         session,
         job,
@@ -189,15 +193,23 @@ def _record_sent(
         error_message=FOUND_AT_CARRIER if found else None,
     )
     delivery.record_part_sent(session, job, carrier_message_sid, last=last)
-    return delivery.next_in_line(session, job.participant_id, job.delivery_id) if last else None
 
 
-def _blocked(session: Session, job: DeliveryJob, code: int, message: str) -> Outcome:
+def _block(session: Session, job: DeliveryJob, code: int, message: str) -> None:
     """A send-time rule forbids this send: it fails at once, with no carrier call (same transaction as the claim)."""
     delivery.record_attempt(session, job, utcnow(), 0, error_code=code, error_message=message)
     delivery.record_failure(session, job, code, message)
     log.info("delivery %s blocked before the carrier: %s", job.delivery_sid, code)
-    return Outcome(next_delivery_id=delivery.next_in_line(session, job.participant_id, job.delivery_id))
+
+
+def _next_in_line(ctx: WorkerContext, job: DeliveryJob) -> int | None:
+    """The recipient's next delivery, read after this one's outcome is committed, never inside that transaction.
+
+    The next one's own task may have tried to claim it while this one was unfinished, and given up waiting its
+    turn. Its row was committed before that claim, so a read that starts after this commit sees it; a read inside
+    the transaction might not (PostgreSQL's statements see what was committed when they started), and the line
+    would stall until the sweeper."""
+    return _durably(ctx, lambda session: delivery.next_in_line(session, job.participant_id, job.delivery_id), job)
 
 
 def _failed(
@@ -219,7 +231,7 @@ def _failed(
         )
     elapsed = _elapsed_ms(clock)
 
-    def record(session: Session) -> int | None:
+    def record(session: Session) -> None:
         delivery.record_attempt(
             session,
             job,
@@ -235,17 +247,16 @@ def _failed(
         if delay is not None:
             next_attempt = utcnow() + timedelta(seconds=delay)
             delivery.record_retry(session, job, error.code, error.message, next_attempt, unsure_since)
-            return None
-        delivery.record_failure(session, job, error.code, error.message, unsure_since)
-        return delivery.next_in_line(session, job.participant_id, job.delivery_id)
+        else:
+            delivery.record_failure(session, job, error.code, error.message, unsure_since)
 
-    following = _durably(ctx, record, job)
+    _durably(ctx, record, job)
     if delay is not None:
         log.info("delivery %s: error %s, retry %d in %.1fs", job.delivery_sid, error.code, job.attempt, delay)
         # The recipient's line waits for this one.
         return Outcome(retry_in_seconds=delay, retry_delivery_id=job.delivery_id)
     log.info("delivery %s failed with %s after %d attempt(s)", job.delivery_sid, error.code, job.attempt)
-    return Outcome(next_delivery_id=following)
+    return Outcome(next_delivery_id=_next_in_line(ctx, job))
 
 
 def _durably(ctx: WorkerContext, work: Callable[[Session], T], job: DeliveryJob) -> T:
