@@ -134,7 +134,9 @@ def test_duplicated_webhooks_and_callbacks_twice_out_of_order(scenario: Scenario
     scenario.carrier.reverse_callbacks = True
     scenario.post(MESSAGES, duplicate_ratio=0.1)
     finish(scenario)
-    eventually(lambda: _delivered_receipts(scenario) == MESSAGES * 2, timeout=60)
+    # The fake carrier posts callbacks from 8 threads, 4 per send with 50 ms between them (at most about 40
+    # sends' worth a second), so at full size they trail the sends by minutes: the wait scales with the count.
+    eventually(lambda: _delivered_receipts(scenario) == MESSAGES * 2, timeout=SETTLE_SECONDS, interval=0.5)
 
 
 def _delivered_receipts(scenario: Scenario) -> int:
