@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bridge import delivery, opt_outs, translate
 from bridge.carriers.base import OPTED_OUT, CarrierError, OutboundMessage
+from bridge.config import Settings
 from bridge.delivery_job import DeliveryJob
 from bridge.media import public_url
 from bridge.timeutil import utcnow
@@ -98,24 +99,27 @@ def run_batch(ctx: WorkerContext, delivery_ids: list[int]) -> BatchOutcome:
 
 
 def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:
-    settings = ctx.settings
     with ctx.database.transaction() as session:
-        job = delivery.claim(session, delivery_id, settings.delivery_lease_seconds)
+        job = delivery.claim(session, delivery_id, ctx.settings.delivery_lease_seconds)
         if job is None:
             return Outcome()  # already done, in flight elsewhere, not due, or waiting its turn
-        blocked = (OPTED_OUT, OPTED_OUT_MESSAGE) if job.opted_out else None
-        if blocked is None:
-            rendering = translate.render(
-                render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid)
-            )
-            blocked = rendering.blocked
-        if blocked is not None:
-            _block(session, job, *blocked)
-        else:
-            delivery.record_rendering(session, job, rendering.encoding, rendering.segments, len(rendering.sends))
-    if blocked is not None:
+        sends = _render_or_block(session, job, ctx.settings)
+    if sends is None:
         return Outcome(next_delivery_id=_next_in_line(ctx, job))
-    return _send(ctx, job, rendering.sends)
+    return _send(ctx, job, sends)
+
+
+def _render_or_block(session: Session, job: DeliveryJob, settings: Settings) -> list[OutboundMessage] | None:
+    """The sends for the recipient's channel; None when a send-time rule forbids them (recorded as failed)."""
+    if job.opted_out:
+        _block(session, job, OPTED_OUT, OPTED_OUT_MESSAGE)
+        return None
+    rendering = translate.render(render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid))
+    if rendering.blocked is not None:
+        _block(session, job, *rendering.blocked)
+        return None
+    delivery.record_rendering(session, job, rendering.encoding, rendering.segments, len(rendering.sends))
+    return rendering.sends
 
 
 def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage]) -> Outcome:

@@ -88,7 +88,6 @@ def next_arrives_mid_outcome(live: LiveBridge, agent_and_bob: str) -> Iterator[N
 
 
 def test_a_delivery_committed_while_the_previous_one_is_recorded_is_handed_on(
-    live: LiveBridge,
     client: Client,
     worker: FakeCarrier,
     agent_and_bob: str,

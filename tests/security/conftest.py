@@ -28,13 +28,9 @@ def fresh_sign_in_limits(live: LiveBridge) -> Iterator[None]:  # noqa: F811 - th
 
 
 @pytest.fixture
-def throwaway_app(live: LiveBridge) -> Iterator[Flask]:  # noqa: F811 - the imported fixture
+def throwaway_app(live: LiveBridge) -> Flask:  # noqa: F811 - the imported fixture
     """A second app from the same factory, on the live bridge's database, for routes a test adds (a served app's
     map is closed to new routes)."""
     from webhooks import create_app
-    from workers import celery_app
 
-    try:
-        yield create_app(live.settings, database=live.database)
-    finally:
-        celery_app.configure(celery_app.app, live.settings)  # the factory configured Celery from the same settings
+    return create_app(live.settings, database=live.database)  # Celery's configuration is unchanged: same settings
