@@ -134,6 +134,8 @@ class User(Base, Timestamps):
     friendly_name: Mapped[str | None] = mapped_column(String(256))
     attributes: Mapped[str] = mapped_column(Text, default="{}")
     role_sid: Mapped[str | None] = mapped_column(String(34))
+    # The user's change events (they belong to no conversation) are numbered by this counter.
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class MessagingService(Base, Timestamps):
@@ -200,6 +202,8 @@ class Conversation(Base, Timestamps):
     created_by: Mapped[str | None] = mapped_column(String(256))
     # Numbering: an UPDATE ... RETURNING on this counter hands out indexes; the row lock orders writers.
     last_message_index: Mapped[int] = mapped_column(Integer, default=-1, server_default=text("-1"))
+    # The conversation's change events are numbered by this counter, under the same row lock.
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     service: Mapped[ConversationService] = relationship(lazy="joined")
     messaging_service: Mapped[MessagingService | None] = relationship(lazy="joined")
@@ -423,6 +427,128 @@ class UnroutedMessage(Base, Timestamps):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="unrouted")  # unrouted | routed
     routed_message_sid: Mapped[str | None] = mapped_column(String(34))
+
+
+class ChangeEvent(Base):
+    """One change the domain made, written in the transaction that made it: the log its readers follow.
+
+    `stream` is the conversation's SID (or the user's, for user events) and `seq` numbers the stream's events in
+    commit order (the conversation's or user's row lock hands them out); `id` orders all events. `data` holds the
+    event's fields as Twilio's webhooks name them, as they were at that moment (the resource may be gone later).
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("stream", "seq"),
+        # What the webhook reader has not planned yet; small, since planning follows within moments.
+        Index(
+            "ix_events_unplanned",
+            "id",
+            sqlite_where=text("NOT webhooks_planned"),
+            postgresql_where=text("NOT webhooks_planned"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    stream: Mapped[str] = mapped_column(String(34))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(40))
+    service_sid: Mapped[str] = mapped_column(String(34))
+    conversation_sid: Mapped[str | None] = mapped_column(String(34))
+    resource_sid: Mapped[str | None] = mapped_column(String(34))
+    source: Mapped[str] = mapped_column(String(16))  # API | SDK | SMS | WHATSAPP
+    client_identity: Mapped[str | None] = mapped_column(String(256))
+    # Twilio's rule: SDK and SMS/WhatsApp actions fire webhooks; REST writes only with X-Twilio-Webhook-Enabled.
+    fires_webhooks: Mapped[bool] = mapped_column(Boolean)
+    webhooks_planned: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class WebhookSettings(Base, Timestamps):
+    """Pre- and post-event webhook targets: the account's (no service) and each service's. A service with a
+    target of its own replaces the account's for its conversations, as on Twilio."""
+
+    __tablename__ = "webhook_settings"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("services.id", ondelete="CASCADE"), unique=True, nullable=True
+    )
+    pre_webhook_url: Mapped[str | None] = mapped_column(Text)
+    post_webhook_url: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(8), default="POST")
+    filters: Mapped[list[Any]] = mapped_column(default=list)
+    target: Mapped[str] = mapped_column(String(16), default="webhook")  # webhook | flex (account level)
+    pre_webhook_retry_count: Mapped[int] = mapped_column(Integer, default=0)
+    post_webhook_retry_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ConversationWebhook(Base, Timestamps):
+    """A conversation-scoped webhook (`WH`): post-event only, at most five per conversation."""
+
+    __tablename__ = "conversation_webhooks"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    conversation_id: Mapped[int] = mapped_column(
+        Id, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[str] = mapped_column(String(16))  # webhook | trigger | studio
+    url: Mapped[str | None] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(8), default="post")
+    filters: Mapped[list[Any]] = mapped_column(default=list)
+    triggers: Mapped[list[Any]] = mapped_column(default=list)
+    flow_sid: Mapped[str | None] = mapped_column(String(34))
+    replay_after: Mapped[int | None] = mapped_column(Integer)
+
+
+class WebhookCall(Base, Timestamps):
+    """One post-event webhook to one target: the outbox row its worker sends, retries and records.
+
+    Calls of one `line` (a stream and a target) go out in event order, one in flight, as deliveries do per
+    recipient. Everything needed to send it is on the row, so pruning the event log never strands a call."""
+
+    __tablename__ = "webhook_calls"
+    __table_args__ = (
+        UniqueConstraint("event_id", "target"),
+        Index("ix_webhook_calls_line_id", "line", "id"),
+        Index("ix_webhook_calls_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_webhook_calls_status_date_updated", "status", "date_updated"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    event_id: Mapped[int] = mapped_column(Id)  # no foreign key: the event may be pruned first
+    event_type: Mapped[str] = mapped_column(String(40))
+    service_sid: Mapped[str] = mapped_column(String(34))
+    conversation_sid: Mapped[str | None] = mapped_column(String(34), index=True)
+    line: Mapped[str] = mapped_column(String(80))
+    # account | service | a conversation-scoped webhook's SID | the address configuration's autocreation hook
+    target: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(String(8))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    lease_until: Mapped[datetime | None] = mapped_column()
+    swept_at: Mapped[datetime | None] = mapped_column()
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    event_at: Mapped[datetime] = mapped_column()  # when the change happened: the lag is measured from it
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebhookAttempt(Base):
+    """One request to a webhook target: the attempt log admins read."""
+
+    __tablename__ = "webhook_attempts"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    call_id: Mapped[int] = mapped_column(Id, ForeignKey("webhook_calls.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column()
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    will_retry: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 ALL_TABLES = [table.name for table in Base.metadata.sorted_tables]
