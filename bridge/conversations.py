@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import accounts, errors
+from bridge import accounts, errors, event_fields, events
 from bridge.errors import BridgeError, conflict, invalid, not_found
 from bridge.messaging_services import find_messaging_service
 from bridge.models import Conversation, ConversationService, MessagingService, Participant
@@ -50,13 +50,6 @@ def lock_conversation(session: Session, conversation: Conversation) -> None:
     """Row lock (PostgreSQL) so that state checks and the writes that depend on them cannot interleave."""
     session.execute(select(Conversation.id).where(Conversation.id == conversation.id).with_for_update())
     session.refresh(conversation)
-
-
-def effective_messaging_service(session: Session, conversation: Conversation) -> MessagingService | None:
-    """The conversation's own messaging service, or the account default when it has none."""
-    if conversation.messaging_service is not None:
-        return conversation.messaging_service
-    return accounts.configuration(session).default_messaging_service
 
 
 def _state(raw: str) -> str:
@@ -106,7 +99,9 @@ def create_conversation(
     date_created: datetime | None = None,
     date_updated: datetime | None = None,
     created_by: str | None = None,
+    binding: event_fields.Fields | None = None,
 ) -> Conversation:
+    """`binding`: the messaging binding that caused it (inbound autocreation), for its onConversationAdded."""
     if (timer_inactive or timer_closed) and not state:
         raise invalid(
             "Timers.Inactive and Timers.Closed can be set on create only together with State",
@@ -143,6 +138,8 @@ def create_conversation(
             session.flush()
     except IntegrityError:
         raise conflict("Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN) from None
+    fields = {**event_fields.conversation_fields(session, conversation), **(binding or {})}
+    events.conversation_event(session, conversation, events.CONVERSATION_ADDED, fields)
     return conversation
 
 
@@ -190,6 +187,7 @@ def update_conversation(
         )
     if isinstance(date_created, datetime):
         conversation.date_created = date_created
+    before = conversation.state
     if isinstance(state, str):
         set_state(session, conversation, _state(state))
     schedule_timers(conversation, utcnow())
@@ -199,7 +197,18 @@ def update_conversation(
             session.flush()
     except IntegrityError:
         raise conflict("Conversation with this unique name already exists", errors.UNIQUE_NAME_TAKEN) from None
+    events.conversation_event(
+        session, conversation, events.CONVERSATION_UPDATED, event_fields.conversation_fields(session, conversation)
+    )
+    if conversation.state != before:
+        record_state_change(session, conversation, before, "API")
     return conversation
+
+
+def record_state_change(session: Session, conversation: Conversation, before: str, reason: str) -> None:
+    """onConversationStateUpdated; `reason` is Twilio's: API (a request), TIMER, or EVENT (a new message)."""
+    fields = event_fields.state_fields(session, conversation, before, reason)
+    events.conversation_event(session, conversation, events.CONVERSATION_STATE_UPDATED, fields)
 
 
 def set_state(session: Session, conversation: Conversation, state: str) -> None:
@@ -216,6 +225,9 @@ def set_state(session: Session, conversation: Conversation, state: str) -> None:
 
 
 def delete_conversation(session: Session, conversation: Conversation) -> None:
+    """The event outlives the conversation: it is written (and numbered) before the row goes."""
+    fields = {**event_fields.conversation_fields(session, conversation), **event_fields.removed_now()}
+    events.conversation_event(session, conversation, events.CONVERSATION_REMOVED, fields)
     session.delete(conversation)
     session.flush()
 

@@ -61,6 +61,11 @@ def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def dispatch_after_commit(session: Session, task: str, row_ids: list[int]) -> None:
+    """Asks for `task` on each row once this session's transaction has committed (never if it rolls back)."""
+    session.info.setdefault(DISPATCH_KEY, []).extend((task, row_id) for row_id in row_ids)
+
+
 class Database:
     """One engine and its session factory; web processes and workers each hold one.
 

@@ -16,12 +16,12 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, exists, func, insert, select, update
+from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from bridge import db, event_fields, events
 from bridge.addresses import CHAT
-from bridge.db import DISPATCH_KEY
-from bridge.delivery_job import DeliveryJob, read_job
+from bridge.delivery_job import DeliveryJob, ReceiptKey, read_job, receipt_key
 from bridge.models import Delivery, DeliveryAttempt, DeliveryEvent, Media, Message, Participant
 from bridge.sids import new_sid
 from bridge.timeutil import utcnow
@@ -30,6 +30,7 @@ PENDING, SENDING, SENT, DELIVERED, READ = "pending", "sending", "sent", "deliver
 UNDELIVERED, FAILED = "undelivered", "failed"
 UNFINISHED = (PENDING, SENDING)
 FINAL = (UNDELIVERED, FAILED)
+RECEIPT_STATUSES = (SENT, DELIVERED, READ, UNDELIVERED, FAILED)  # what a Delivery Receipt can say
 STATUSES = (PENDING, SENDING, SENT, DELIVERED, READ, UNDELIVERED, FAILED)
 
 
@@ -76,7 +77,44 @@ _ATTEMPTS = DeliveryAttempt.__table__
 
 
 def dispatch_after_commit(session: Session, delivery_ids: list[int], task: str = DELIVER) -> None:
-    session.info.setdefault(DISPATCH_KEY, []).extend((task, row_id) for row_id in delivery_ids)
+    db.dispatch_after_commit(session, task, delivery_ids)
+
+
+def receipt_changed(
+    session: Session,
+    key: ReceiptKey | None,
+    status: str,
+    *,
+    error_code: int = 0,
+    channel_message_sid: str | None = None,
+    date_updated: datetime | None = None,
+) -> None:
+    """onDeliveryUpdated: the receipt's status changed (the bridge's own doing, or the carrier's)."""
+    if key is None or status not in RECEIPT_STATUSES:
+        return
+    fields = event_fields.receipt_fields(
+        conversation_sid=key.conversation_sid,
+        service_sid=key.service_sid,
+        message_sid=key.message_sid,
+        delivery_sid=key.delivery_sid,
+        participant_sid=key.participant_sid,
+        channel_message_sid=channel_message_sid,
+        status=status,
+        error_code=error_code,
+        date_created=key.date_created,
+        date_updated=date_updated or utcnow(),
+    )
+    events.conversation_event_by_id(
+        session,
+        events.DELIVERY_UPDATED,
+        fields,
+        conversation_id=key.conversation_id,
+        conversation_sid=key.conversation_sid,
+        service_id=key.service_id,
+        service_sid=key.service_sid,
+        resource_sid=key.delivery_sid,
+        origin=events.BRIDGE,
+    )
 
 
 def plan_deliveries(session: Session, message: Message, author: Participant | None) -> list[int]:
@@ -156,13 +194,22 @@ def claim(session: Session, delivery_id: int, lease_seconds: float, now: datetim
 
 def _fail_if_orphaned(session: Session, delivery_id: int) -> None:
     """A pending delivery whose participant was removed can never go out: it fails, visibly."""
-    session.execute(
+    failed = session.execute(
         update(_DELIVERIES)
         .where(D.id == delivery_id, D.status == PENDING, D.participant_id.is_(None))
         .values(
             status=FAILED, error_code=PARTICIPANT_GONE, error_message="Participant was removed", date_updated=utcnow()
         )
-    )
+        .returning(D.id, D.date_updated)
+    ).one_or_none()
+    if failed is not None:
+        receipt_changed(
+            session,
+            receipt_key(session, failed.id),
+            FAILED,
+            error_code=PARTICIPANT_GONE,
+            date_updated=failed.date_updated,
+        )
 
 
 def record_attempt(
@@ -195,32 +242,37 @@ def record_attempt(
 def record_part_sent(session: Session, job: DeliveryJob, carrier_message_sid: str, last: bool) -> None:
     """The carrier accepted one send of the delivery (most deliveries are one send). After the last one the
     row is `sent` (unless a status callback has already moved it further), and a callback held for that send
-    is applied. One UPDATE in the common case."""
+    is applied."""
+    now = utcnow()
     values: dict[str, object] = {
         "channel_message_sid": func.coalesce(D.channel_message_sid, carrier_message_sid),
         "sends_done": D.sends_done + 1,
         "sending_since": None,
         "unsure_since": None,
-        "date_updated": utcnow(),
+        "date_updated": now,
     }
     if last:
-        # From pending too: if this worker outlived its lease, the row went back to pending, yet the send happened.
-        unfinished = D.status.in_(UNFINISHED)
-        values.update(
-            last_part_sid=carrier_message_sid,
-            status=case((unfinished, SENT), else_=D.status),
-            error_code=case((unfinished, 0), else_=D.error_code),
-            error_message=case((unfinished, None), else_=D.error_message),
-            lease_until=None,
-        )
+        values.update(last_part_sid=carrier_message_sid, lease_until=None)
     held = session.execute(
         update(_DELIVERIES).where(D.id == job.delivery_id).values(**values).returning(D.held_sid, D.held_status)
     ).one_or_none()
-    if last and held is not None and held.held_sid is not None:
+    if not last:
+        return
+    # From pending too: if this worker outlived its lease, the row went back to pending, yet the send happened.
+    moved = session.execute(
+        update(_DELIVERIES)
+        .where(D.id == job.delivery_id, D.status.in_(UNFINISHED))
+        .values(status=SENT, error_code=0, error_message=None)
+        .returning(D.channel_message_sid)
+    ).one_or_none()
+    if moved is not None:
+        receipt_changed(session, job.receipt, SENT, channel_message_sid=moved.channel_message_sid, date_updated=now)
+    if held is not None and held.held_sid is not None:
         row = session.get(Delivery, job.delivery_id, populate_existing=True)
         if row is not None:
-            if row.held_sid == carrier_message_sid and row.held_status:
-                _move(row, row.held_status)  # a callback for this send arrived before this record
+            if row.held_sid == carrier_message_sid and row.held_status and _move(row, row.held_status):
+                session.flush()  # a callback for this send arrived before this record
+                _receipt_of_row(session, row, job.receipt)
             row.held_sid = row.held_status = None
             session.flush()
 
@@ -242,7 +294,8 @@ def _end_attempt(
     session: Session, job: DeliveryJob, code: int, message: str, unsure_since: datetime | None, **values: object
 ) -> None:
     """The attempt is over without a recorded send: the row leaves `sending` with the carrier's code."""
-    session.execute(
+    now = utcnow()
+    ended = session.execute(
         update(_DELIVERIES)
         .where(D.id == job.delivery_id, D.status == SENDING)
         .values(
@@ -251,10 +304,20 @@ def _end_attempt(
             unsure_since=unsure_since,
             error_code=code,
             error_message=message,
-            date_updated=utcnow(),
+            date_updated=now,
             **values,
         )
-    )
+        .returning(D.status, D.channel_message_sid)
+    ).one_or_none()
+    if ended is not None and ended.status == FAILED:
+        receipt_changed(
+            session,
+            job.receipt,
+            FAILED,
+            error_code=code,
+            channel_message_sid=ended.channel_message_sid,
+            date_updated=now,
+        )
 
 
 def record_rendering(
@@ -387,6 +450,9 @@ def apply_status(session: Session, update_: StatusUpdate) -> bool:
         changed = False
     else:
         changed = _move(row, update_.carrier_status, update_.error_code, update_.error_message)
+    if changed:
+        session.flush()
+        _receipt_of_row(session, row, receipt_key(session, row.id))
     session.add(
         DeliveryEvent(
             delivery_id=row.id,
@@ -413,6 +479,17 @@ def _move(row: Delivery, carrier_status: str, error_code: int | None = None, err
     return True
 
 
+def _receipt_of_row(session: Session, row: Delivery, key: ReceiptKey | None) -> None:
+    receipt_changed(
+        session,
+        key,
+        row.status,
+        error_code=row.error_code,
+        channel_message_sid=row.channel_message_sid,
+        date_updated=row.date_updated,
+    )
+
+
 def _hold(row: Delivery, carrier_message_sid: str, carrier_status: str) -> None:
     """Keeps the furthest status reported for `carrier_message_sid` until the worker records its last send."""
     if row.held_sid == carrier_message_sid and row.held_status:
@@ -424,11 +501,14 @@ def _hold(row: Delivery, carrier_message_sid: str, carrier_status: str) -> None:
 
 def cancel_for_participant(session: Session, participant_id: int) -> None:
     """A participant leaves: their deliveries not yet sent can never be, and say so."""
-    session.execute(
-        update(Delivery)
-        .where(Delivery.participant_id == participant_id, Delivery.status == PENDING)
+    cancelled = session.execute(
+        update(_DELIVERIES)
+        .where(D.participant_id == participant_id, D.status == PENDING)
         .values(
             status=FAILED, error_code=PARTICIPANT_GONE, error_message="Participant was removed", date_updated=utcnow()
         )
-        .execution_options(synchronize_session=False)
-    )
+        .returning(D.id, D.date_updated)
+    ).all()
+    for row in cancelled:
+        key = receipt_key(session, row.id)
+        receipt_changed(session, key, FAILED, error_code=PARTICIPANT_GONE, date_updated=row.date_updated)

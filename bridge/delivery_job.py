@@ -60,6 +60,59 @@ class DeliveryJob:
     unsure_since: datetime | None = None
     # The carrier SIDs the bridge recorded for this recipient since then: a lookup must not take one of them.
     known_carrier_sids: frozenset[str] = frozenset()
+    # Who the receipt's change events belong to.
+    receipt: ReceiptKey | None = None  # None for an automatic reply, which is no conversation message
+
+
+@dataclass(frozen=True)
+class ReceiptKey:
+    """What names a delivery receipt in its change events (onDeliveryUpdated)."""
+
+    delivery_id: int
+    delivery_sid: str
+    participant_sid: str
+    message_sid: str
+    conversation_id: int
+    conversation_sid: str
+    service_id: int
+    service_sid: str
+    date_created: datetime
+
+
+def receipt_key(session: Session, delivery_id: int) -> ReceiptKey | None:
+    """One query; None for an automatic reply."""
+    d, c, s, m = _deliveries.c, _conversations.c, _services.c, _messages.c
+    row = session.execute(
+        select(
+            d.id,
+            d.sid,
+            d.participant_sid,
+            d.date_created,
+            m.sid.label("message_sid"),
+            c.id.label("cid"),
+            c.sid.label("conversation_sid"),
+            c.service_id,
+            s.sid.label("service_sid"),
+        )
+        .select_from(_deliveries)
+        .join(_conversations, c.id == d.conversation_id)
+        .join(_services, s.id == c.service_id)
+        .join(_messages, m.id == d.message_id)
+        .where(d.id == delivery_id)
+    ).one_or_none()
+    if row is None:
+        return None
+    return ReceiptKey(
+        delivery_id=row.id,
+        delivery_sid=row.sid,
+        participant_sid=row.participant_sid,
+        message_sid=row.message_sid,
+        conversation_id=row.cid,
+        conversation_sid=row.conversation_sid,
+        service_id=row.service_id,
+        service_sid=row.service_sid,
+        date_created=row.date_created,
+    )
 
 
 # Core tables: the worker's hot path reads plain rows, not ORM entities (measurably cheaper per delivery).
@@ -87,6 +140,9 @@ def read_job(session: Session, delivery_id: int, now: datetime | None = None) ->
             d.sends_done,
             d.unsure_since,
             d.message_id,
+            d.participant_sid.label("recipient_sid"),
+            d.date_created.label("delivery_created"),
+            s.sid.label("service_sid"),
             p.id.label("participant_id"),
             p.channel,
             p.address,
@@ -147,6 +203,19 @@ def read_job(session: Session, delivery_id: int, now: datetime | None = None) ->
         known_carrier_sids=_recorded_sids(session, row.id, row.participant_id, row.unsure_since)
         if row.unsure_since
         else frozenset(),
+        receipt=ReceiptKey(
+            delivery_id=row.id,
+            delivery_sid=row.sid,
+            participant_sid=row.recipient_sid,
+            message_sid=row.message_sid,
+            conversation_id=row.conversation_id,
+            conversation_sid=row.conversation_sid,
+            service_id=row.service_id,
+            service_sid=row.service_sid,
+            date_created=row.delivery_created,
+        )
+        if is_message
+        else None,
     )
 
 

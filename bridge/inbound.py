@@ -21,19 +21,33 @@ from bridge import (
     accounts,
     address_configurations,
     conversations,
+    db,
     delivery,
+    events,
     media,
     opt_outs,
     participants,
     services,
 )
 from bridge.addresses import Address, parse_address
+from bridge.hooks import pre, targets
 from bridge.messages import NewMessage, append_message
-from bridge.models import Delivery, Message, Participant, Sender, UnroutedMessage
+from bridge.models import (
+    AddressConfiguration,
+    ConversationService,
+    ConversationWebhook,
+    Delivery,
+    Message,
+    Participant,
+    Sender,
+    UnroutedMessage,
+)
 from bridge.sids import new_sid
 from bridge.timeutil import utcnow
 
 ROUTED, DUPLICATE, AUTOCREATED, UNROUTED, KEYWORD = "routed", "duplicate", "autocreated", "unrouted", "keyword"
+HELD, REJECTED = "held", "rejected"  # waiting for the pre-event webhook; refused by it
+ASK_PRE_EVENT = "ask_pre_event"  # the task that asks the pre-event webhook about a held message
 
 
 @dataclass(frozen=True)
@@ -86,23 +100,42 @@ def bound_participant(session: Session, person: Address, proxy: Address) -> Part
     )
 
 
-def accept_inbound(session: Session, inbound: InboundMessage, rerouting: bool = False) -> InboundResult:
-    """`rerouting`: an admin routes a kept message again; it is not kept a second time if still unbound."""
+def accept_inbound(
+    session: Session, inbound: InboundMessage, rerouting: bool = False, verdict: pre.Verdict | None = None
+) -> InboundResult:
+    """`rerouting`: an admin (or the pre-event step) routes a kept message again; it is not kept a second time.
+    `verdict`: what the application's pre-event webhook answered for this message; None when it was not asked
+    yet. A message a pre-event webhook must see first is held (kept, answered 200) and asked about by a worker,
+    which then calls this again with the verdict. Keywords (STOP, HELP, ...) are applied at once, as carriers
+    require, and never held."""
     person, proxy = parse_pair(inbound)
     if is_duplicate(session, inbound.carrier_message_sid, rerouting):
         return InboundResult(DUPLICATE)
+    # What this message causes is the SMS/WhatsApp participant's action: it fires webhooks.
+    events.set_origin(session, events.source_of_channel(person.channel))
     keyword = opt_outs.classify(inbound.body) if not inbound.media else None
     if keyword is not None:
         _apply_keyword(session, keyword[0], keyword[1], person, proxy)
+    changes = verdict.changes if verdict is not None else {}
     outcome = ROUTED
     participant = bound_participant(session, person, proxy)
     if participant is None:
-        participant = _autocreate(session, person, proxy) if keyword is None else None
-        if participant is None:
+        plan = autocreation_plan(session, proxy) if keyword is None else None
+        if plan is None:
             if not rerouting:
                 _keep_out_of_conversations(session, inbound, person, proxy, UNROUTED)
             return InboundResult(UNROUTED, keyword=keyword[1] if keyword else None)
+        if verdict is None and targets.pre_event_target(session, plan.service.id, pre.CONVERSATION_ADD) is not None:
+            return _hold(session, inbound, person, proxy, rerouting)
+        participant = _autocreate(session, plan, person, proxy, changes)
+        changes = {}  # what onConversationAdd changed was the conversation's, not the message's
         outcome = AUTOCREATED
+    elif (
+        verdict is None
+        and keyword is None
+        and targets.pre_event_target(session, participant.service_id, pre.MESSAGE_ADD) is not None
+    ):
+        return _hold(session, inbound, person, proxy, rerouting)
     participant.last_inbound_at = utcnow()  # opens (or keeps open) the WhatsApp customer-service window
     conversation = participant.conversation
     if keyword is not None:
@@ -120,8 +153,9 @@ def accept_inbound(session: Session, inbound: InboundMessage, rerouting: bool = 
         session,
         conversation,
         NewMessage(
-            author=str(person),
-            body=inbound.body,
+            author=changes.get("Author") or str(person),
+            body=changes.get("Body", inbound.body),
+            attributes_json=changes.get("Attributes"),
             media=[media.describe(row) for row in pending] or None,
             source=person.channel,
             carrier_message_sid=inbound.carrier_message_sid,
@@ -133,6 +167,15 @@ def accept_inbound(session: Session, inbound: InboundMessage, rerouting: bool = 
     session.flush()
     delivery.dispatch_after_commit(session, [row.id for row in pending], delivery.FETCH_MEDIA)
     return InboundResult(outcome, message.sid, conversation.sid, keyword[1] if keyword else None)
+
+
+def _hold(session: Session, inbound: InboundMessage, person: Address, proxy: Address, rerouting: bool) -> InboundResult:
+    """Kept until the pre-event webhook has answered; a worker asks it (no request waits for it)."""
+    if rerouting:
+        return InboundResult(HELD)
+    row = _keep_out_of_conversations(session, inbound, person, proxy, HELD)
+    db.dispatch_after_commit(session, ASK_PRE_EVENT, [row.id])
+    return InboundResult(HELD)
 
 
 def _apply_keyword(session: Session, kind: str, word: str, person: Address, proxy: Address) -> None:
@@ -164,8 +207,15 @@ def _reply_with_help(session: Session, participant: Participant, proxy: Address)
     delivery.dispatch_after_commit(session, [reply.id])
 
 
-def _autocreate(session: Session, person: Address, proxy: Address) -> Participant | None:
-    """Twilio's inbound autocreation: a new conversation with the sender bound to the number they wrote to."""
+@dataclass(frozen=True)
+class AutocreationPlan:
+    config: AddressConfiguration
+    sender: Sender
+    service: ConversationService
+
+
+def autocreation_plan(session: Session, proxy: Address) -> AutocreationPlan | None:
+    """Whether a message to `proxy` from an unbound sender creates a conversation, and where."""
     config = address_configurations.for_address(session, str(proxy))
     if config is None or not (config.auto_creation or {}).get("enabled"):
         return None
@@ -174,27 +224,61 @@ def _autocreate(session: Session, person: Address, proxy: Address) -> Participan
         return None  # the bridge cannot answer from a number that is in no sender pool
     service_sid = config.auto_creation.get("conversation_service_sid")
     service = services.find_service(session, service_sid) if service_sid else accounts.default_service(session)
+    return AutocreationPlan(config, sender, service)
+
+
+def _autocreate(
+    session: Session, plan: AutocreationPlan, person: Address, proxy: Address, changes: dict[str, str]
+) -> Participant:
+    """Twilio's inbound autocreation: a new conversation with the sender bound to the number they wrote to,
+    named as the pre-event webhook (onConversationAdd) asked, if it did."""
+    binding = {"MessagingBinding.Address": str(person), "MessagingBinding.ProxyAddress": str(proxy)}
     conversation = conversations.create_conversation(
-        session, service, messaging_service_sid=sender.messaging_service.sid
+        session,
+        plan.service,
+        messaging_service_sid=plan.sender.messaging_service.sid,
+        friendly_name=changes.get("FriendlyName"),
+        unique_name=changes.get("UniqueName"),
+        attributes_json=changes.get("Attributes"),
+        binding=binding,
     )
+    if plan.config.auto_creation.get("type") == "webhook":
+        _add_autocreation_webhook(session, conversation.id, plan.config.auto_creation)
     return participants.add_participant(session, conversation, address=str(person), proxy_address=str(proxy))
+
+
+def _add_autocreation_webhook(session: Session, conversation_id: int, auto_creation: dict[str, Any]) -> None:
+    """`AutoCreation.Type=webhook`: the new conversation gets a conversation-scoped webhook, as on Twilio, so its
+    first events (onParticipantAdded, onMessageAdded, ...) already go there."""
+    session.add(
+        ConversationWebhook(
+            sid=new_sid("WH"),
+            conversation_id=conversation_id,
+            target="webhook",
+            url=auto_creation.get("webhook_url"),
+            method=str(auto_creation.get("webhook_method") or "POST").lower(),
+            filters=list(auto_creation.get("webhook_filters") or []),
+        )
+    )
+    session.flush()
+    targets.forget_cached(session)
 
 
 def _keep_out_of_conversations(
     session: Session, inbound: InboundMessage, person: Address, proxy: Address, status: str
-) -> None:
+) -> UnroutedMessage:
     """Kept, not routed: unbound pairs (for admins) and keywords a service keeps out of its conversations.
     The row also makes a carrier's retry of the same message a duplicate."""
-    session.add(
-        UnroutedMessage(
-            carrier=inbound.carrier,
-            carrier_message_sid=inbound.carrier_message_sid,
-            from_address=str(person),
-            to_address=str(proxy),
-            body=inbound.body,
-            media=[{"url": m.url, "content_type": m.content_type} for m in inbound.media] or None,
-            payload=inbound.payload,
-            status=status,
-        )
+    row = UnroutedMessage(
+        carrier=inbound.carrier,
+        carrier_message_sid=inbound.carrier_message_sid,
+        from_address=str(person),
+        to_address=str(proxy),
+        body=inbound.body,
+        media=[{"url": m.url, "content_type": m.content_type} for m in inbound.media] or None,
+        payload=inbound.payload,
+        status=status,
     )
+    session.add(row)
     session.flush()
+    return row

@@ -10,8 +10,8 @@ from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bridge import delivery, errors
-from bridge.conversations import ACTIVE, CLOSED, INACTIVE, schedule_timers
+from bridge import delivery, errors, event_fields, events
+from bridge.conversations import ACTIVE, CLOSED, INACTIVE, record_state_change, schedule_timers
 from bridge.errors import invalid, not_found
 from bridge.models import Conversation, Delivery, Message, Participant
 from bridge.sids import is_sid, new_sid
@@ -57,7 +57,7 @@ def _validated(new: NewMessage) -> NewMessage:
     return new
 
 
-def _author_participant(session: Session, conversation: Conversation, author: str) -> Participant | None:
+def author_participant(session: Session, conversation: Conversation, author: str) -> Participant | None:
     """The participant a message is attributed to: identity for chat, address for SMS/WhatsApp."""
     return session.scalar(
         select(Participant)
@@ -92,6 +92,7 @@ def next_index(session: Session, conversation: Conversation) -> int:
 
 def append_message(session: Session, conversation: Conversation, new: NewMessage) -> Message:
     new = _validated(new)
+    before = conversation.state
     index = next_index(session, conversation)  # locks the conversation row first
     if conversation.state == CLOSED:
         raise invalid("Conversation is closed; messages cannot be added", errors.CONVERSATION_CLOSED)
@@ -99,7 +100,7 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
     author = author or SYSTEM_AUTHOR
     participant = new.participant
     if participant is None and author != SYSTEM_AUTHOR:
-        participant = _author_participant(session, conversation, author)
+        participant = author_participant(session, conversation, author)
     now = utcnow()
     message = Message(
         sid=new_sid("IM"),
@@ -124,6 +125,10 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
     session.flush()
     # In the message's transaction: the rows are the outbox, committed before any worker hears of them.
     delivery.plan_deliveries(session, message, participant)
+    if before == INACTIVE and conversation.state == ACTIVE:
+        record_state_change(session, conversation, before, "EVENT")
+    fields = event_fields.message_fields(session, conversation, message)
+    events.conversation_event(session, conversation, events.MESSAGE_ADDED, fields, message.sid)
     return message
 
 
@@ -155,7 +160,7 @@ def update_message(
         message.author = text(author, "Author", 256) or SYSTEM_AUTHOR
         # The message follows its new author: their participant, or none for system or a stranger.
         participant = (
-            _author_participant(session, message.conversation, message.author)
+            author_participant(session, message.conversation, message.author)
             if message.author != SYSTEM_AUTHOR
             else None
         )
@@ -170,10 +175,14 @@ def update_message(
         message.date_created = date_created
     message.date_updated = date_updated if isinstance(date_updated, datetime) else utcnow()
     session.flush()
+    fields = event_fields.message_fields(session, message.conversation, message)
+    events.conversation_event(session, message.conversation, events.MESSAGE_UPDATED, fields, message.sid)
     return message
 
 
 def delete_message(session: Session, message: Message) -> None:
+    removed = {**event_fields.message_fields(session, message.conversation, message), **event_fields.removed_now()}
+    events.conversation_event(session, message.conversation, events.MESSAGE_REMOVED, removed, message.sid)
     session.delete(message)
     session.flush()
 

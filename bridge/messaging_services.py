@@ -8,11 +8,20 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bridge import accounts
 from bridge.addresses import AddressError, parse_address, region_of
 from bridge.errors import BridgeError, invalid, not_found
-from bridge.models import AccountConfiguration, MessagingService, Sender
+from bridge.models import AccountConfiguration, Conversation, MessagingService, Sender
 from bridge.sids import is_sid, new_sid
 from bridge.validation import text, url
+
+
+def effective_messaging_service(session: Session, conversation: Conversation) -> MessagingService | None:
+    """The conversation's own messaging service, or the account default when it has none."""
+    if conversation.messaging_service is not None:
+        return conversation.messaging_service
+    return accounts.configuration(session).default_messaging_service
+
 
 SENDER_EXISTS = 21710  # Twilio: "Phone Number is already in the Messaging Service"
 SENDER_IN_OTHER_POOL = 21712  # Twilio: "Phone Number is associated with another Messaging Service"

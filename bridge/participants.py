@@ -13,11 +13,11 @@ from sqlalchemy import Select, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import delivery, errors, roles, users
+from bridge import delivery, errors, event_fields, events, roles, users
 from bridge.addresses import CHAT, Address, AddressError, parse_address
-from bridge.conversations import CLOSED, effective_messaging_service, lock_conversation
+from bridge.conversations import CLOSED, lock_conversation
 from bridge.errors import BridgeError, conflict, invalid, not_found
-from bridge.messaging_services import sender_in_pool
+from bridge.messaging_services import effective_messaging_service, sender_in_pool
 from bridge.models import Conversation, ConversationService, Participant
 from bridge.sids import is_sid, new_sid
 from bridge.timeutil import utcnow
@@ -162,7 +162,14 @@ def add_participant(
         if participant.identity:
             raise conflict("Participant already exists", errors.PARTICIPANT_EXISTS) from None
         raise _binding_in_use(None) from None
+    _record(session, participant, events.PARTICIPANT_ADDED)
     return participant
+
+
+def _record(session: Session, participant: Participant, event_type: str, **extra: str) -> None:
+    conversation = participant.conversation
+    fields = {**event_fields.participant_fields(conversation, participant), **extra}
+    events.conversation_event(session, conversation, event_type, fields, participant.sid)
 
 
 def find_identity(session: Session, conversation: Conversation, identity: str) -> Participant | None:
@@ -221,7 +228,13 @@ def update_participant(
             session.flush()
     except IntegrityError:
         raise _binding_in_use(None) from None
+    _record(session, participant, events.PARTICIPANT_UPDATED)
     return participant
+
+
+def record_update(session: Session, participant: Participant) -> None:
+    """onParticipantUpdated for a change made elsewhere (a user's read horizon, through UserConversations)."""
+    _record(session, participant, events.PARTICIPANT_UPDATED)
 
 
 def _rebind(session: Session, participant: Participant, proxy_address: str) -> None:
@@ -238,6 +251,7 @@ def _rebind(session: Session, participant: Participant, proxy_address: str) -> N
 
 def remove_participant(session: Session, participant: Participant) -> None:
     """The participant leaves; what was still waiting to be sent to them fails visibly (50432)."""
+    _record(session, participant, events.PARTICIPANT_REMOVED, **event_fields.removed_now())
     delivery.cancel_for_participant(session, participant.id)
     session.delete(participant)
     session.flush()

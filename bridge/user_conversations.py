@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bridge import participants
 from bridge.conversations import find_conversation
 from bridge.errors import invalid, not_found
 from bridge.models import ConversationService, Message, Participant, User
@@ -68,4 +69,5 @@ def update_participation(
         participant.last_read_timestamp = last_read_timestamp
     participant.date_updated = utcnow()
     session.flush()
+    participants.record_update(session, participant)
     return participant

@@ -6,7 +6,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import errors, roles
+from bridge import errors, event_fields, events, roles
 from bridge.errors import conflict, invalid, not_found
 from bridge.models import ConversationService, User
 from bridge.sids import is_sid, new_sid
@@ -45,6 +45,7 @@ def create_user(
             session.flush()
     except IntegrityError:
         raise conflict(f"User with identity {identity!r} already exists", errors.USER_EXISTS) from None
+    events.user_event(session, user, service.sid, events.USER_ADDED, event_fields.user_fields(user, service.sid))
     return user
 
 
@@ -88,6 +89,7 @@ def update_user(
     if isinstance(role_sid, str):
         user.role_sid = roles.require_role(session, service, role_sid, roles.SERVICE).sid
     session.flush()
+    events.user_event(session, user, service.sid, events.USER_UPDATED, event_fields.user_fields(user, service.sid))
     return user
 
 

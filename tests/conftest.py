@@ -135,6 +135,7 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
     from workers.celery_app import app
     from workers.context import WorkerContext, use_context
     from workers.dispatch import enqueue
+    from workers.queues import DELIVERY_QUEUE, HOOKS_QUEUE
 
     use_context(
         WorkerContext(
@@ -144,8 +145,15 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
             store=build_store(bridge.settings),
         )
     )
+    # Deliveries and webhooks both: deployed, they are two worker processes, one per queue.
     with start_worker(
-        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+        queues=[DELIVERY_QUEUE, HOOKS_QUEUE],
     ):
         yield
     use_context(None)

@@ -18,6 +18,7 @@ from celery.signals import after_setup_logger, after_setup_task_logger
 from bridge import logmask
 from bridge.config import Settings
 from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
+from workers.queues import DELIVERY_QUEUE, HOOKS_QUEUE
 
 _embedded_server: Any = None  # kept alive for the life of the process when the embedded Redis is in use
 
@@ -41,7 +42,7 @@ def configure(app: Celery, settings: Settings) -> None:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         result_backend=None,
-        task_default_queue="bridge",
+        task_default_queue=DELIVERY_QUEUE,
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # A publish to a vanished Redis must not hang a web request: fail fast, the sweeper catches up.
@@ -57,6 +58,16 @@ def configure(app: Celery, settings: Settings) -> None:
                 "schedule": timedelta(seconds=settings.sweep_interval_seconds),
             },
             "expire-conversation-timers": {"task": "bridge.expire_timers", "schedule": timedelta(seconds=15)},
+            "sweep-webhooks": {
+                "task": "bridge.sweep_webhooks",
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+                "options": {"queue": HOOKS_QUEUE},
+            },
+            "prune-events": {
+                "task": "bridge.prune_events",
+                "schedule": timedelta(hours=1),
+                "options": {"queue": HOOKS_QUEUE},
+            },
         },
         bridge_settings=settings,
     )

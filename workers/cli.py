@@ -25,6 +25,10 @@ from bridge.embedded import socket_url, start_embedded_redis
 from bridge.migrate import upgrade
 from bridge.supervisor import Supervisor
 from workers import admin_cli
+from workers.queues import HOOKS_QUEUE
+
+# Webhook calls mostly wait on receivers: more threads than a delivery worker's, each idle most of the time.
+HOOKS_CONCURRENCY = 16
 
 
 def web_command(bind: str | None = None) -> list[str]:
@@ -34,12 +38,14 @@ def web_command(bind: str | None = None) -> list[str]:
     return [*command, "webhooks:create_app()"]
 
 
-def worker_command(concurrency: int, name: str | None = None) -> list[str]:
+def worker_command(concurrency: int, name: str | None = None, queue: str | None = None) -> list[str]:
     command = [
         sys.executable, "-m", "celery", "--app", "workers.celery_app", "worker",
         "--pool", "threads", "--concurrency", str(concurrency), "--loglevel", "INFO",
         "--without-gossip", "--without-mingle",
     ]  # fmt: skip
+    if queue:
+        command += ["--queues", queue]
     return [*command, "--hostname", f"{name}@%h"] if name else command
 
 
@@ -83,7 +89,7 @@ def migrate() -> None:
     help="Delivery worker processes (a worker is one process: use one per core to use them all).",
 )
 def run(host: str, concurrency: int, workers: int) -> None:
-    """Web + worker + beat together (embedded default when DATABASE_URL / REDIS_URL are unset)."""
+    """Web + workers + beat together (embedded default when DATABASE_URL / REDIS_URL are unset)."""
     settings = Settings.from_env()
     migrate_database(settings)
     env = dict(os.environ)
@@ -97,6 +103,7 @@ def run(host: str, concurrency: int, workers: int) -> None:
     commands = {
         "web": web_command(f"{host}:{settings.port}"),
         **{f"worker{n}": worker_command(concurrency, f"worker{n}") for n in range(max(1, workers))},
+        "hooks": worker_command(HOOKS_CONCURRENCY, "hooks", HOOKS_QUEUE),
         "beat": beat_command(settings.instance_dir / "celerybeat-schedule"),
     }
     sys.exit(Supervisor(commands, env, say=lambda line: click.echo(line, err=True)).run())
@@ -128,6 +135,13 @@ def web(bind: str | None) -> None:
 def worker(concurrency: int) -> None:
     """A delivery worker (Celery), as the Procfile runs it."""
     os.execv(sys.executable, worker_command(concurrency))
+
+
+@main.command()
+@click.option("--concurrency", default=HOOKS_CONCURRENCY, show_default=True)
+def hooks(concurrency: int) -> None:
+    """The webhook worker (Celery, queue `hooks`): Conversations webhooks to the application's backend."""
+    os.execv(sys.executable, worker_command(concurrency, queue=HOOKS_QUEUE))
 
 
 @main.command()

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 
 from bridge.carriers import Carrier, build_carrier
 from bridge.config import Settings
@@ -11,6 +18,9 @@ from bridge.db import Database
 from bridge.media_storage import MediaStore, build_store
 from workers.celery_app import app
 from workers.dispatch import enqueue
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,3 +56,22 @@ def use_context(replacement: WorkerContext | None) -> None:
         if _context is not None and _context is not replacement:
             _context.database.dispose()
         _context = replacement
+
+
+def durably(ctx: WorkerContext, work: Callable[[Session], T], what: str) -> T:
+    """Records what a remote party answered, retrying while the database is unreachable (a restart, a failover).
+
+    The answer exists only in this process's memory: if it were dropped, the row would go back to pending when
+    its lease runs out and be sent twice. So the worker keeps trying for most of the lease before giving up."""
+    deadline = time.monotonic() + ctx.settings.delivery_lease_seconds * 0.8
+    pause = 0.2
+    while True:
+        try:
+            with ctx.database.transaction() as session:
+                return work(session)
+        except OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("%s: database unavailable while recording the outcome; retrying", what)
+            time.sleep(pause)
+            pause = min(pause * 2, 2.0)

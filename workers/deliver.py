@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bridge import delivery, opt_outs, translate
@@ -25,7 +24,7 @@ from bridge.config import Settings
 from bridge.delivery_job import DeliveryJob
 from bridge.media import public_url
 from bridge.timeutil import utcnow
-from workers.context import WorkerContext
+from workers.context import WorkerContext, durably
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -264,23 +263,7 @@ def _failed(
 
 
 def _durably(ctx: WorkerContext, work: Callable[[Session], T], job: DeliveryJob) -> T:
-    """Records what the carrier said, retrying while the database is unreachable (a restart, a failover).
-
-    The carrier's answer exists only in this process's memory: if it were dropped, the row would go back to
-    pending when its lease runs out and the message would be sent twice. So the worker keeps trying for most
-    of the lease before giving up."""
-    deadline = time.monotonic() + ctx.settings.delivery_lease_seconds * 0.8
-    pause = 0.2
-    while True:
-        try:
-            with ctx.database.transaction() as session:
-                return work(session)
-        except OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("delivery %s: database unavailable while recording the outcome; retrying", job.delivery_sid)
-            time.sleep(pause)
-            pause = min(pause * 2, 2.0)
+    return durably(ctx, work, f"delivery {job.delivery_sid}")
 
 
 def _elapsed_ms(clock: float) -> int:

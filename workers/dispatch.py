@@ -5,14 +5,23 @@ from __future__ import annotations
 
 def enqueue(work: list[tuple[str, int]]) -> None:
     from workers.celery_app import app
-    from workers.tasks import deliver, deliver_batch, fetch_media
+    from workers.tasks import ask_pre_event, deliver, deliver_batch, fetch_media, plan_webhooks, send_webhook
 
     deliveries = [row_id for task, row_id in work if task == "deliver"]
     media = [row_id for task, row_id in work if task == "fetch_media"]
-    # One producer (one broker connection) for everything, and one task for a transaction's deliveries.
+    calls = [row_id for task, row_id in work if task == "send_webhook"]
+    held = [row_id for task, row_id in work if task == "ask_pre_event"]
+    # One producer (one broker connection) for everything, one task for a transaction's deliveries, and one
+    # planner however many events the transaction wrote (a planner takes every unplanned event).
     with app.producer_or_acquire() as producer:
         for row_id in media:
             fetch_media.apply_async(args=[row_id], producer=producer)
+        if any(task == "plan_webhooks" for task, _ in work):
+            plan_webhooks.apply_async(producer=producer)
+        for row_id in calls:
+            send_webhook.apply_async(args=[row_id], producer=producer)
+        for row_id in held:
+            ask_pre_event.apply_async(args=[row_id], producer=producer)
         if len(deliveries) == 1:
             deliver.apply_async(args=deliveries, producer=producer)
         elif deliveries:

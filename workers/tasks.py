@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
-from bridge import delivery, inbound_media, timers
+from bridge import delivery, events, inbound_media, timers
+from bridge.hooks import outbox
+from workers import hooks
 from workers.celery_app import app
 from workers.context import context
 from workers.deliver import run_batch, run_delivery
 from workers.media_fetch import run_media_fetch
+from workers.queues import HOOKS_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -69,3 +73,60 @@ def sweep() -> None:
 def expire_timers() -> None:
     with context().database.transaction() as session:
         timers.expire_timers(session)
+
+
+@app.task(
+    name="bridge.plan_webhooks", queue=HOOKS_QUEUE, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def plan_webhooks() -> None:
+    """Plans post-event webhook calls from the events the log holds for them (the task carries no ids: any
+    planner takes whatever is unplanned, in log order)."""
+    hooks.run_plan(context())
+
+
+@app.task(name="bridge.send_webhook", queue=HOOKS_QUEUE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def send_webhook(call_id: int) -> None:
+    outcome = hooks.run_call(context(), call_id)
+    if outcome.next_call_id is not None:
+        send_webhook.apply_async(args=[outcome.next_call_id])
+    if outcome.retry_in_seconds is not None and outcome.retry_in_seconds <= MAX_COUNTDOWN_SECONDS:
+        send_webhook.apply_async(args=[outcome.retry_call_id], countdown=outcome.retry_in_seconds)
+
+
+@app.task(
+    name="bridge.ask_pre_event", queue=HOOKS_QUEUE, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+)
+def ask_pre_event(row_id: int) -> None:
+    """An inbound message held for the application's pre-event webhook: ask, then add it or keep it rejected."""
+    following = hooks.run_held(context(), row_id)
+    if following is not None:
+        ask_pre_event.apply_async(args=[following])
+
+
+@app.task(name="bridge.sweep_webhooks", queue=HOOKS_QUEUE, ignore_result=True)
+def sweep_webhooks() -> None:
+    """Re-enqueues webhook calls and held messages Redis lost or whose worker died, and starts a planner if
+    one was lost."""
+    ctx = context()
+    again, unplanned = hooks.sweep(ctx)
+    if unplanned:
+        plan_webhooks.apply_async()
+    for call_id in again:
+        send_webhook.apply_async(args=[call_id])
+    for row_id in hooks.sweep_held(ctx):
+        ask_pre_event.apply_async(args=[row_id])
+    if again:
+        log.info("sweeper re-enqueued %d webhook calls", len(again))
+
+
+@app.task(name="bridge.prune_events", queue=HOOKS_QUEUE, ignore_result=True)
+def prune_events() -> None:
+    """Keeps the event log and the delivered webhook calls to BRIDGE_EVENT_RETENTION_DAYS."""
+    ctx = context()
+    retention = timedelta(days=ctx.settings.event_retention_days)
+    with ctx.database.transaction() as session:
+        pruned = events.prune(session, retention)
+    with ctx.database.transaction() as session:
+        pruned_calls = outbox.prune(session, retention)
+    if pruned or pruned_calls:
+        log.info("pruned %d events and %d delivered webhook calls", pruned, pruned_calls)

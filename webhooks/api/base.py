@@ -11,11 +11,13 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
+from werkzeug.datastructures import MultiDict
 
-from bridge import accounts
+from bridge import accounts, events
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import invalid
+from bridge.hooks import pre
 from bridge.models import ConversationService
 from bridge.paging import Page, PageRequest, paginate
 from bridge.services import find_service
@@ -40,7 +42,14 @@ def session() -> Session:
 
 
 def params() -> Params:
-    return Params(request.form if request.method == "POST" else request.args)
+    """The request's parameters, with what the application's pre-event webhook replaced (if it did)."""
+    values = request.form if request.method == "POST" else request.args
+    changes: dict[str, str] | None = g.get("pre_event_changes")
+    if changes:
+        values = MultiDict(values)
+        for name, value in changes.items():
+            values.setlist(name, [value])
+    return Params(values)
 
 
 def query_params() -> Params:
@@ -66,12 +75,18 @@ class Scope:
         return self.service.sid
 
 
+def webhooks_enabled() -> bool:
+    """Twilio's loop guard: a REST write fires Conversations webhooks only when it asks to."""
+    return request.headers.get("X-Twilio-Webhook-Enabled", "").strip().lower() == "true"
+
+
 def transactional(view: View) -> View:
     """Runs the view in one database transaction: committed when it returns, rolled back when it raises."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with database().transaction() as db_session:
+            events.set_origin(db_session, events.REST_WITH_WEBHOOKS if webhooks_enabled() else events.REST)
             g.bridge_session = db_session
             try:
                 return view(*args, **kwargs)
@@ -81,20 +96,53 @@ def transactional(view: View) -> View:
     return wrapper  # type: ignore[return-value]
 
 
-def scoped_route(blueprint: Blueprint, rule: str, methods: Iterable[str]) -> Callable[[View], View]:
-    """Registers a view on the default-service path (`/v1/X`) and on `/v1/Services/{IS}/X`."""
+PreEventBuilder = Callable[..., pre.PreEvent | None]
+
+
+def asking_first(build: Callable[..., pre.PreEvent | None], view: View) -> View:
+    """A REST write that carries X-Twilio-Webhook-Enabled asks the application's pre-event webhook first: `build`
+    reads what it needs in a short transaction of its own, the webhook is called with no transaction open, and
+    the view then runs (in its own transaction) with the webhook's changes, or not at all if it rejected."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if webhooks_enabled():
+            pre_event = build(*args, **kwargs)
+            if pre_event is not None:
+                verdict = pre.ask(pre_event, settings())
+                if verdict.rejected:
+                    raise pre.rejection(pre_event, verdict)
+                g.pre_event_changes = verdict.changes
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _scope(service_sid: str | None) -> Scope:
+    if service_sid is None:
+        return Scope(accounts.default_service(session()), "/v1")
+    service = find_service(session(), service_sid)
+    return Scope(service, f"/v1/Services/{service.sid}")
+
+
+def scoped_route(
+    blueprint: Blueprint, rule: str, methods: Iterable[str], pre_event: PreEventBuilder | None = None
+) -> Callable[[View], View]:
+    """Registers a view on the default-service path (`/v1/X`) and on `/v1/Services/{IS}/X`. `pre_event`, called
+    like the view, says which pre-event webhook the write asks first (see `asking_first`)."""
 
     def register(view: View) -> View:
         @functools.wraps(view)
         def with_scope(*args: Any, service_sid: str | None = None, **kwargs: Any) -> Any:
-            if service_sid is None:
-                scope = Scope(accounts.default_service(session()), "/v1")
-            else:
-                service = find_service(session(), service_sid)
-                scope = Scope(service, f"/v1/Services/{service.sid}")
-            return view(scope, *args, **kwargs)
+            return view(_scope(service_sid), *args, **kwargs)
 
         wrapped = transactional(with_scope)
+        if pre_event is not None:
+
+            def build(*args: Any, service_sid: str | None = None, **kwargs: Any) -> pre.PreEvent | None:
+                return pre_event(_scope(service_sid), *args, **kwargs)
+
+            wrapped = asking_first(transactional(build), wrapped)
         name = view.__name__
         # No automatic OPTIONS: an API path answers its own methods and a JSON 405 to anything else.
         blueprint.add_url_rule(f"/v1{rule}", f"{name}", wrapped, methods=list(methods), provide_automatic_options=False)
@@ -110,11 +158,14 @@ def scoped_route(blueprint: Blueprint, rule: str, methods: Iterable[str]) -> Cal
     return register
 
 
-def route(blueprint: Blueprint, rule: str, methods: Iterable[str]) -> Callable[[View], View]:
+def route(
+    blueprint: Blueprint, rule: str, methods: Iterable[str], pre_event: PreEventBuilder | None = None
+) -> Callable[[View], View]:
     def register(view: View) -> View:
-        blueprint.add_url_rule(
-            rule, view.__name__, transactional(view), methods=list(methods), provide_automatic_options=False
-        )
+        wrapped = transactional(view)
+        if pre_event is not None:
+            wrapped = asking_first(transactional(pre_event), wrapped)
+        blueprint.add_url_rule(rule, view.__name__, wrapped, methods=list(methods), provide_automatic_options=False)
         return view
 
     return register

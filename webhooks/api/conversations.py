@@ -8,11 +8,13 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from bridge import conversations, errors, participants
+from bridge import accounts, conversations, errors, event_fields, messaging_services, participants
 from bridge.errors import BridgeError, invalid
+from bridge.hooks import pre
 from bridge.models import Conversation
 from bridge.timeutil import iso, parse_datetime
 from webhooks.api.base import (
+    PreEventBuilder,
     Scope,
     created,
     dates,
@@ -36,7 +38,7 @@ MAX_PARTICIPANTS_PER_REQUEST = 10
 
 def represent(scope: Scope, conversation: Conversation) -> dict[str, Any]:
     base = f"/Conversations/{conversation.sid}"
-    messaging = conversations.effective_messaging_service(session(), conversation)
+    messaging = messaging_services.effective_messaging_service(session(), conversation)
     # Only links to resources the bridge serves (Twilio also lists webhooks and export).
     links = {"participants": scope.url(f"{base}/Participants"), "messages": scope.url(f"{base}/Messages")}
     return {
@@ -80,7 +82,34 @@ def _conversation_fields(form: Params) -> dict[str, Any]:
     }
 
 
-@scoped_route(blueprint, "/Conversations", methods=["POST"])
+CONVERSATION_PARAMETERS = ("FriendlyName", "UniqueName", "Attributes", "State", "MessagingServiceSid")
+
+
+def _requested() -> dict[str, str | None]:
+    form = params()
+    return {name: form.str(name) for name in CONVERSATION_PARAMETERS}
+
+
+def _before_adding(scope: Scope) -> pre.PreEvent | None:
+    requested = _requested()
+    default = accounts.configuration(session()).default_messaging_service
+    current = {"ChatServiceSid": scope.service_sid, "MessagingServiceSid": default.sid if default else ""}
+    fields = event_fields.pre_event_fields(pre.CONVERSATION_ADD, current, requested)
+    return pre.prepare(session(), scope.service.id, pre.CONVERSATION_ADD, fields)
+
+
+def _before_changing(event_type: str) -> PreEventBuilder:
+    def build(scope: Scope, sid: str) -> pre.PreEvent | None:
+        conversation = conversations.find_conversation(session(), scope.service, sid)
+        current = event_fields.conversation_fields(session(), conversation)
+        requested = _requested() if event_type == pre.CONVERSATION_UPDATE else {}
+        fields = event_fields.pre_event_fields(event_type, current, requested)
+        return pre.prepare(session(), scope.service.id, event_type, fields)
+
+    return build
+
+
+@scoped_route(blueprint, "/Conversations", methods=["POST"], pre_event=_before_adding)
 def create_conversation(scope: Scope) -> tuple[Response, int]:
     conversation = conversations.create_conversation(session(), scope.service, **_conversation_fields(params()))
     return created(represent(scope, conversation))
@@ -121,7 +150,7 @@ def fetch_conversation(scope: Scope, sid: str) -> Response:
     return ok(represent(scope, conversations.find_conversation(session(), scope.service, sid)))
 
 
-@scoped_route(blueprint, "/Conversations/<sid>", methods=["POST"])
+@scoped_route(blueprint, "/Conversations/<sid>", methods=["POST"], pre_event=_before_changing(pre.CONVERSATION_UPDATE))
 def update_conversation(scope: Scope, sid: str) -> Response:
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, sid)
@@ -141,7 +170,9 @@ def update_conversation(scope: Scope, sid: str) -> Response:
     return ok(represent(scope, conversation))
 
 
-@scoped_route(blueprint, "/Conversations/<sid>", methods=["DELETE"])
+@scoped_route(
+    blueprint, "/Conversations/<sid>", methods=["DELETE"], pre_event=_before_changing(pre.CONVERSATION_REMOVE)
+)
 def delete_conversation(scope: Scope, sid: str) -> tuple[str, int]:
     conversations.delete_conversation(session(), conversations.find_conversation(session(), scope.service, sid))
     return deleted()
@@ -188,7 +219,7 @@ def _optional_str(value: Any, name: str) -> str | None:
     raise invalid(f"Participant {name} must be a string")
 
 
-@scoped_route(blueprint, "/ConversationWithParticipants", methods=["POST"])
+@scoped_route(blueprint, "/ConversationWithParticipants", methods=["POST"], pre_event=_before_adding)
 def create_conversation_with_participants(scope: Scope) -> tuple[Response, int]:
     """The conversation and all its participants in one transaction: everything is created, or nothing."""
     form = params()

@@ -6,10 +6,12 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from bridge import conversations, media, messages
+from bridge import conversations, event_fields, media, messages
 from bridge.errors import invalid
+from bridge.hooks import pre
 from bridge.models import Conversation, Delivery, Message
 from webhooks.api.base import (
+    PreEventBuilder,
     Scope,
     created,
     dates,
@@ -56,7 +58,38 @@ def _one(scope: Scope, conversation: Conversation, message: Message) -> dict[str
     return represent(scope, conversation, message, summary)
 
 
-@scoped_route(blueprint, "/Conversations/<conversation_sid>/Messages", methods=["POST"])
+def _requested(*names: str) -> dict[str, str | None]:
+    form = params()
+    return {name: form.str(name) for name in names}
+
+
+def _before_adding(scope: Scope, conversation_sid: str) -> pre.PreEvent | None:
+    conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+    requested = _requested("Author", "Body", "Attributes")
+    author = messages.author_participant(session(), conversation, requested["Author"]) if requested["Author"] else None
+    current = {
+        "ConversationSid": conversation.sid,
+        "ChatServiceSid": scope.service_sid,
+        "MessagingServiceSid": event_fields.messaging_service_sid(session(), conversation) or "",
+        "ParticipantSid": author.sid if author else "",
+    }
+    fields = event_fields.pre_event_fields(pre.MESSAGE_ADD, current, requested)
+    return pre.prepare(session(), scope.service.id, pre.MESSAGE_ADD, fields)
+
+
+def _before_changing(event_type: str) -> PreEventBuilder:
+    def build(scope: Scope, conversation_sid: str, sid: str) -> pre.PreEvent | None:
+        conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+        message = messages.find_message(session(), conversation, sid)
+        current = event_fields.message_fields(session(), conversation, message)
+        requested = _requested("Author", "Body", "Attributes") if event_type == pre.MESSAGE_UPDATE else {}
+        fields = event_fields.pre_event_fields(event_type, current, requested)
+        return pre.prepare(session(), scope.service.id, event_type, fields)
+
+    return build
+
+
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Messages", methods=["POST"], pre_event=_before_adding)
 def create_message(scope: Scope, conversation_sid: str) -> tuple[Response, int]:
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
@@ -100,7 +133,12 @@ def fetch_message(scope: Scope, conversation_sid: str, sid: str) -> Response:
     return ok(_one(scope, conversation, messages.find_message(session(), conversation, sid)))
 
 
-@scoped_route(blueprint, "/Conversations/<conversation_sid>/Messages/<sid>", methods=["POST"])
+@scoped_route(
+    blueprint,
+    "/Conversations/<conversation_sid>/Messages/<sid>",
+    methods=["POST"],
+    pre_event=_before_changing(pre.MESSAGE_UPDATE),
+)
 def update_message(scope: Scope, conversation_sid: str, sid: str) -> Response:
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
@@ -118,7 +156,12 @@ def update_message(scope: Scope, conversation_sid: str, sid: str) -> Response:
     return ok(_one(scope, conversation, message))
 
 
-@scoped_route(blueprint, "/Conversations/<conversation_sid>/Messages/<sid>", methods=["DELETE"])
+@scoped_route(
+    blueprint,
+    "/Conversations/<conversation_sid>/Messages/<sid>",
+    methods=["DELETE"],
+    pre_event=_before_changing(pre.MESSAGE_REMOVE),
+)
 def delete_message(scope: Scope, conversation_sid: str, sid: str) -> tuple[str, int]:
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
     messages.delete_message(session(), messages.find_message(session(), conversation, sid))

@@ -6,12 +6,14 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from bridge import conversations, participants
+from bridge import conversations, event_fields, participants
 from bridge.addresses import CHAT
+from bridge.hooks import pre
 from bridge.messages import MAX_INDEX
 from bridge.models import Conversation, Participant
 from bridge.timeutil import iso
 from webhooks.api.base import (
+    PreEventBuilder,
     Scope,
     created,
     dates,
@@ -63,7 +65,44 @@ def represent(scope: Scope, conversation: Conversation, participant: Participant
     }
 
 
-@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants", methods=["POST"])
+PARTICIPANT_PARAMETERS = (
+    "Identity",
+    "RoleSid",
+    "Attributes",
+    "MessagingBinding.Address",
+    "MessagingBinding.ProxyAddress",
+    "MessagingBinding.ProjectedAddress",
+)
+
+
+def _requested() -> dict[str, str | None]:
+    form = params()
+    return {name: form.str(name) for name in PARTICIPANT_PARAMETERS}
+
+
+def _before_adding(scope: Scope, conversation_sid: str) -> pre.PreEvent | None:
+    conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+    requested = _requested()
+    address = requested["MessagingBinding.Address"] or ""
+    kind = "CHAT" if requested["Identity"] else "WHATSAPP" if address.lower().startswith("whatsapp:") else "SMS"
+    current = {"ConversationSid": conversation.sid, "ChatServiceSid": scope.service_sid, "MessagingBinding.Type": kind}
+    fields = event_fields.pre_event_fields(pre.PARTICIPANT_ADD, current, requested)
+    return pre.prepare(session(), scope.service.id, pre.PARTICIPANT_ADD, fields)
+
+
+def _before_changing(event_type: str) -> PreEventBuilder:
+    def build(scope: Scope, conversation_sid: str, sid: str) -> pre.PreEvent | None:
+        conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
+        participant = participants.find_participant(session(), conversation, sid)
+        current = event_fields.participant_fields(conversation, participant)
+        requested = _requested() if event_type == pre.PARTICIPANT_UPDATE else {}
+        fields = event_fields.pre_event_fields(event_type, current, requested)
+        return pre.prepare(session(), scope.service.id, event_type, fields)
+
+    return build
+
+
+@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants", methods=["POST"], pre_event=_before_adding)
 def create_participant(scope: Scope, conversation_sid: str) -> tuple[Response, int]:
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
@@ -95,7 +134,12 @@ def fetch_participant(scope: Scope, conversation_sid: str, sid: str) -> Response
     return ok(represent(scope, conversation, participants.find_participant(session(), conversation, sid)))
 
 
-@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants/<sid>", methods=["POST"])
+@scoped_route(
+    blueprint,
+    "/Conversations/<conversation_sid>/Participants/<sid>",
+    methods=["POST"],
+    pre_event=_before_changing(pre.PARTICIPANT_UPDATE),
+)
 def update_participant(scope: Scope, conversation_sid: str, sid: str) -> Response:
     form = params()
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
@@ -116,7 +160,12 @@ def update_participant(scope: Scope, conversation_sid: str, sid: str) -> Respons
     return ok(represent(scope, conversation, participant))
 
 
-@scoped_route(blueprint, "/Conversations/<conversation_sid>/Participants/<sid>", methods=["DELETE"])
+@scoped_route(
+    blueprint,
+    "/Conversations/<conversation_sid>/Participants/<sid>",
+    methods=["DELETE"],
+    pre_event=_before_changing(pre.PARTICIPANT_REMOVE),
+)
 def delete_participant(scope: Scope, conversation_sid: str, sid: str) -> tuple[str, int]:
     conversation = conversations.find_conversation(session(), scope.service, conversation_sid)
     participants.remove_participant(session(), participants.find_participant(session(), conversation, sid))

@@ -6,7 +6,8 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from bridge import users
+from bridge import event_fields, users
+from bridge.hooks import pre
 from bridge.models import User
 from webhooks.api.base import (
     Scope,
@@ -69,7 +70,16 @@ def fetch_user(scope: Scope, sid: str) -> Response:
     return ok(represent(scope, users.find_user(session(), scope.service, sid)))
 
 
-@scoped_route(blueprint, "/Users/<sid>", methods=["POST"])
+def _before_updating(scope: Scope, sid: str) -> pre.PreEvent | None:
+    user = users.find_user(session(), scope.service, sid)
+    form = params()
+    requested = {name: form.str(name) for name in ("FriendlyName", "Attributes", "RoleSid")}
+    current = event_fields.user_fields(user, scope.service_sid)
+    fields = event_fields.pre_event_fields(pre.USER_UPDATE, current, requested)
+    return pre.prepare(session(), scope.service.id, pre.USER_UPDATE, fields)
+
+
+@scoped_route(blueprint, "/Users/<sid>", methods=["POST"], pre_event=_before_updating)
 def update_user(scope: Scope, sid: str) -> Response:
     form = params()
     user = users.update_user(

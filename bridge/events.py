@@ -1,0 +1,244 @@
+"""The change-event log: every change the domain makes to a conversation, participant, message, delivery receipt
+or user, written as a row in the transaction that makes the change.
+
+Readers follow the log; no service function calls a reader. The webhook reader (`bridge.hooks.outbox`) plans
+post-event webhooks from it; a row it need not read (no webhook can want it) is written as already planned.
+
+Order: `seq` numbers a stream's events (a conversation's, or a user's), handed out by an UPDATE of the
+conversation's (user's) counter. That UPDATE holds the row's lock until commit, so a stream's events commit in
+`seq` order, and their global `id`s increase with `seq` too.
+
+Which actions fire webhooks is Twilio's rule: SDK and SMS/WhatsApp actions do, REST writes only when the request
+carries `X-Twilio-Webhook-Enabled: true`; what the bridge does by itself (timers, delivery receipts) does too.
+The edge says who acts by setting the session's `Origin` before calling the domain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, delete, insert, select, true, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from bridge import db
+from bridge.event_fields import Fields, shaped
+from bridge.hooks.targets import may_have_post_targets
+from bridge.models import ChangeEvent, Conversation, User
+from bridge.timeutil import utcnow
+
+# Post-event types (Twilio's names).
+MESSAGE_ADDED, MESSAGE_UPDATED, MESSAGE_REMOVED = "onMessageAdded", "onMessageUpdated", "onMessageRemoved"
+CONVERSATION_ADDED, CONVERSATION_UPDATED = "onConversationAdded", "onConversationUpdated"
+CONVERSATION_REMOVED, CONVERSATION_STATE_UPDATED = "onConversationRemoved", "onConversationStateUpdated"
+PARTICIPANT_ADDED, PARTICIPANT_UPDATED = "onParticipantAdded", "onParticipantUpdated"
+PARTICIPANT_REMOVED = "onParticipantRemoved"
+DELIVERY_UPDATED = "onDeliveryUpdated"
+USER_ADDED, USER_UPDATED = "onUserAdded", "onUserUpdated"
+
+PLAN_WEBHOOKS = "plan_webhooks"  # the task a transaction asks for when it wrote an event a webhook may want
+
+# Sources (Twilio's `Source` values).
+API, SDK = "API", "SDK"
+SOURCE_OF_CHANNEL = {"sms": "SMS", "whatsapp": "WHATSAPP", "chat": SDK}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Who makes the changes of a transaction, as webhooks report it."""
+
+    source: str = API
+    client_identity: str | None = None
+    fires_webhooks: bool = False
+
+
+REST = Origin(API, None, False)  # a REST write without X-Twilio-Webhook-Enabled
+REST_WITH_WEBHOOKS = Origin(API, None, True)
+BRIDGE = Origin(API, None, True)  # timers and delivery receipts: nobody to echo back to
+
+_ORIGIN_KEY = "bridge.origin"
+
+
+def set_origin(session: Session, origin: Origin) -> None:
+    session.info[_ORIGIN_KEY] = origin
+
+
+def origin_of(session: Session) -> Origin:
+    return session.info.get(_ORIGIN_KEY, REST)
+
+
+@contextmanager
+def acting_as(session: Session, origin: Origin) -> Iterator[None]:
+    """The changes made inside the block are `origin`'s; the session's own origin is restored after it."""
+    before = session.info.get(_ORIGIN_KEY)
+    session.info[_ORIGIN_KEY] = origin
+    try:
+        yield
+    finally:
+        if before is None:
+            session.info.pop(_ORIGIN_KEY, None)
+        else:
+            session.info[_ORIGIN_KEY] = before
+
+
+def source_of_channel(channel: str) -> Origin:
+    """The origin of an SMS/WhatsApp participant's (or a chat client's) action: always fires webhooks."""
+    return Origin(SOURCE_OF_CHANNEL.get(channel, API), None, True)
+
+
+_EVENTS = ChangeEvent.__table__
+_CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+_USERS: Table = User.__table__  # type: ignore[assignment]
+
+
+def _next_seq(session: Session, table: Table, row_id: int) -> int:
+    c = table.c
+    # date_updated is named so its onupdate default does not fire: numbering an event is not a change of the row.
+    return int(
+        session.execute(
+            update(table)
+            .where(c.id == row_id)
+            .values(last_event_seq=c.last_event_seq + 1, date_updated=c.date_updated)
+            .returning(c.last_event_seq)
+        ).scalar_one()
+    )
+
+
+def record(
+    session: Session,
+    event_type: str,
+    fields: Fields,
+    *,
+    stream_sid: str,
+    seq: int,
+    service_id: int,
+    service_sid: str,
+    conversation_id: int | None,
+    conversation_sid: str | None,
+    resource_sid: str | None,
+    origin: Origin | None = None,
+) -> None:
+    """Writes one event (Core: this runs for every message and every receipt)."""
+    origin = origin or origin_of(session)
+    wanted = origin.fires_webhooks and may_have_post_targets(session, service_id, conversation_id)
+    event_id = session.execute(
+        insert(_EVENTS)
+        .values(
+            stream=stream_sid,
+            seq=seq,
+            type=event_type,
+            service_sid=service_sid,
+            conversation_sid=conversation_sid,
+            resource_sid=resource_sid,
+            source=origin.source,
+            client_identity=origin.client_identity,
+            fires_webhooks=origin.fires_webhooks,
+            webhooks_planned=not wanted,
+            data=shaped(event_type, fields),
+            created_at=utcnow(),
+        )
+        .returning(_EVENTS.c.id)
+    ).scalar_one()
+    if wanted:
+        db.dispatch_after_commit(session, PLAN_WEBHOOKS, [event_id])
+
+
+def conversation_event(
+    session: Session,
+    conversation: Conversation,
+    event_type: str,
+    fields: Fields,
+    resource_sid: str | None = None,
+    origin: Origin | None = None,
+) -> None:
+    seq = _next_seq(session, _CONVERSATIONS, conversation.id)
+    set_committed_value(conversation, "last_event_seq", seq)
+    record(
+        session,
+        event_type,
+        fields,
+        stream_sid=conversation.sid,
+        seq=seq,
+        service_id=conversation.service_id,
+        service_sid=conversation.service.sid,
+        conversation_id=conversation.id,
+        conversation_sid=conversation.sid,
+        resource_sid=resource_sid or conversation.sid,
+        origin=origin,
+    )
+
+
+def conversation_event_by_id(
+    session: Session,
+    event_type: str,
+    fields: Fields,
+    *,
+    conversation_id: int,
+    conversation_sid: str,
+    service_id: int,
+    service_sid: str,
+    resource_sid: str,
+    origin: Origin | None = None,
+) -> None:
+    """For callers that hold ids, not entities (the delivery hot path)."""
+    record(
+        session,
+        event_type,
+        fields,
+        stream_sid=conversation_sid,
+        seq=_next_seq(session, _CONVERSATIONS, conversation_id),
+        service_id=service_id,
+        service_sid=service_sid,
+        conversation_id=conversation_id,
+        conversation_sid=conversation_sid,
+        resource_sid=resource_sid,
+        origin=origin,
+    )
+
+
+def user_event(session: Session, user: User, service_sid: str, event_type: str, fields: Fields) -> None:
+    seq = _next_seq(session, _USERS, user.id)
+    set_committed_value(user, "last_event_seq", seq)
+    record(
+        session,
+        event_type,
+        fields,
+        stream_sid=user.sid,
+        seq=seq,
+        service_id=user.service_id,
+        service_sid=service_sid,
+        conversation_id=None,
+        conversation_sid=None,
+        resource_sid=user.sid,
+    )
+
+
+def stream(session: Session, stream_sid: str, after_seq: int = 0, limit: int = 1000) -> list[ChangeEvent]:
+    """A stream's events after `after_seq`, in order (what a reader resuming from `after_seq` has missed)."""
+    return list(
+        session.scalars(
+            select(ChangeEvent)
+            .where(ChangeEvent.stream == stream_sid, ChangeEvent.seq > after_seq)
+            .order_by(ChangeEvent.seq)
+            .limit(limit)
+        )
+    )
+
+
+def prune(session: Session, retention: timedelta, now: datetime | None = None, limit: int = 10_000) -> int:
+    """Deletes up to `limit` events older than `retention` that the webhook reader is done with."""
+    cutoff = (now or utcnow()) - retention
+    ids = list(
+        session.scalars(
+            select(ChangeEvent.id)
+            .where(ChangeEvent.created_at < cutoff, ChangeEvent.webhooks_planned == true())
+            .order_by(ChangeEvent.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(delete(ChangeEvent).where(ChangeEvent.id.in_(ids)))
+    return len(ids)

@@ -1,0 +1,332 @@
+"""Post-event webhooks: planned from the change-event log into an outbox of calls, sent, retried and replayed.
+
+The planner reads the events no one has planned yet, in log order, and writes one call per (event, target).
+Calls of one line (a stream and a target) go out in event order, one in flight: a call is claimable only when
+no earlier call of its line is still pending or sending, as deliveries are per recipient. A slow or dead
+receiver holds up its own lines only.
+
+    pending -> sending -> delivered
+                  |  \\-> pending (retry later: timeouts, connection errors, 429, 5xx)
+                  \\---> failed (any other answer, or out of attempts; an admin may replay it)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import false, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from bridge import db
+from bridge.hooks import targets
+from bridge.models import (
+    ChangeEvent,
+    Conversation,
+    ConversationService,
+    ConversationWebhook,
+    WebhookAttempt,
+    WebhookCall,
+    WebhookSettings,
+)
+from bridge.sids import new_sid
+from bridge.timeutil import utcnow
+
+PENDING, SENDING, DELIVERED, FAILED = "pending", "sending", "delivered", "failed"
+UNFINISHED = (PENDING, SENDING)
+STATUSES = (PENDING, SENDING, DELIVERED, FAILED)
+
+SEND_WEBHOOK = "send_webhook"  # the task that sends one call (and then its line's next ones)
+
+_CALLS = WebhookCall.__table__
+C = _CALLS.c
+_ATTEMPTS = WebhookAttempt.__table__
+
+
+@dataclass(frozen=True)
+class CallJob:
+    """What a worker needs to send one claimed call."""
+
+    call_id: int
+    sid: str
+    line: str
+    url: str
+    method: str
+    payload: dict[str, str]
+    attempt: int
+    max_attempts: int
+    event_at: datetime
+
+
+def common_fields(account_sid: str, event: ChangeEvent) -> dict[str, str]:
+    fields = {"AccountSid": account_sid, "EventType": event.type, "Source": event.source}
+    if event.client_identity:
+        fields["ClientIdentity"] = event.client_identity
+    return fields
+
+
+class _Lookups:
+    """Settings and scoped webhooks read once per planning batch, not once per event."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.service_ids: dict[str, int | None] = {}
+        self.settings: dict[int, tuple[WebhookSettings | None, WebhookSettings | None]] = {}
+        self.scoped: dict[str, list[ConversationWebhook]] = {}
+
+    def settings_for(self, service_sid: str) -> tuple[str, WebhookSettings] | None:
+        if service_sid not in self.service_ids:
+            self.service_ids[service_sid] = self.session.scalar(
+                select(ConversationService.id).where(ConversationService.sid == service_sid)
+            )
+        service_id = self.service_ids[service_sid]
+        if service_id is None:
+            return None
+        if service_id not in self.settings:
+            self.settings[service_id] = targets.load_settings(self.session, service_id)
+        return targets.effective_settings(*self.settings[service_id])
+
+    def scoped_for(self, conversation_sid: str | None) -> list[ConversationWebhook]:
+        if conversation_sid is None:
+            return []
+        if conversation_sid not in self.scoped:
+            self.scoped[conversation_sid] = list(
+                self.session.scalars(
+                    select(ConversationWebhook)
+                    .join(Conversation, Conversation.id == ConversationWebhook.conversation_id)
+                    .where(Conversation.sid == conversation_sid)
+                    .order_by(ConversationWebhook.id)
+                )
+            )
+        return self.scoped[conversation_sid]
+
+
+def event_targets(lookups: _Lookups, event: ChangeEvent) -> list[targets.Target]:
+    found = []
+    chosen = lookups.settings_for(event.service_sid)
+    if chosen is not None:
+        target = targets.settings_target(chosen[0], chosen[1], event.type, pre=False)
+        if target is not None:
+            found.append(target)
+    body = (event.data or {}).get("Body")
+    for webhook in lookups.scoped_for(event.conversation_sid):
+        target = targets.scoped_target(webhook, event.type, body)
+        if target is not None:
+            found.append(target)
+    return found
+
+
+def plan(session: Session, account_sid: str, max_attempts: int, limit: int = 500) -> int:
+    """Plans up to `limit` unplanned events, oldest first, into calls; returns how many events it planned.
+
+    The rows are locked (not skipped), so planners take turns and lines keep log order: a second planner waits
+    for the first to commit, then finds those events planned and goes on with later ones."""
+    events = list(
+        session.scalars(
+            select(ChangeEvent)
+            .where(ChangeEvent.webhooks_planned == false())
+            .order_by(ChangeEvent.id)
+            .limit(limit)
+            .with_for_update()
+        )
+    )
+    if not events:
+        return 0
+    lookups = _Lookups(session)
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for event in events:
+        base = {**common_fields(account_sid, event), **(event.data or {})}
+        for target in event_targets(lookups, event):
+            rows.append(
+                {
+                    "sid": new_sid("WC"),
+                    "event_id": event.id,
+                    "event_type": event.type,
+                    "service_sid": event.service_sid,
+                    "conversation_sid": event.conversation_sid,
+                    "line": f"{event.stream}|{target.key}",
+                    "target": target.key,
+                    "url": target.url,
+                    "method": target.method,
+                    "payload": {**base, **target.extra},
+                    "status": PENDING,
+                    "attempts": 0,
+                    "max_attempts": max(max_attempts, target.retry_count + 1),
+                    "next_attempt_at": now,
+                    "event_at": event.created_at,
+                    "date_created": now,
+                    "date_updated": now,
+                }
+            )
+    if rows:
+        ids = list(session.scalars(insert(_CALLS).returning(C.id, sort_by_parameter_order=True), rows))
+        db.dispatch_after_commit(session, SEND_WEBHOOK, ids)
+    session.execute(
+        update(ChangeEvent)
+        .where(ChangeEvent.id.in_([event.id for event in events]))
+        .values(webhooks_planned=True)
+        .execution_options(synchronize_session=False)
+    )
+    return len(events)
+
+
+def _no_earlier_unfinished() -> object:
+    earlier = _CALLS.alias("earlier").c
+    return ~select(earlier.id).where(earlier.line == C.line, earlier.id < C.id, earlier.status.in_(UNFINISHED)).exists()
+
+
+def claim(session: Session, call_id: int, lease_seconds: float, now: datetime | None = None) -> CallJob | None:
+    """pending -> sending, only if due and at the head of its line. None: nothing to do here."""
+    now = now or utcnow()
+    row = session.execute(
+        update(_CALLS)
+        .where(
+            C.id == call_id,
+            C.status == PENDING,
+            C.next_attempt_at <= now + timedelta(seconds=1),
+            _no_earlier_unfinished(),
+        )
+        .values(
+            status=SENDING,
+            attempts=C.attempts + 1,
+            lease_until=now + timedelta(seconds=lease_seconds),
+            date_updated=now,
+        )
+        .returning(C.id, C.sid, C.line, C.url, C.method, C.payload, C.attempts, C.max_attempts, C.event_at)
+    ).one_or_none()
+    if row is None:
+        return None
+    return CallJob(
+        call_id=row.id,
+        sid=row.sid,
+        line=row.line,
+        url=row.url,
+        method=row.method,
+        payload=dict(row.payload or {}),
+        attempt=row.attempts,
+        max_attempts=row.max_attempts,
+        event_at=row.event_at,
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one request to a webhook target came to."""
+
+    http_status: int | None
+    duration_ms: int
+    error: str | None = None  # a timeout or connection error; or why the status counts as a failure
+
+    @property
+    def delivered(self) -> bool:
+        return self.http_status is not None and 200 <= self.http_status < 300
+
+    @property
+    def retryable(self) -> bool:
+        return self.http_status is None or self.http_status == 429 or self.http_status >= 500
+
+
+def record_answer(
+    session: Session, job: CallJob, started_at: datetime, answer: Answer, retry_at: datetime | None
+) -> str:
+    """The attempt's outcome: delivered, back to pending until `retry_at`, or failed. Returns the new status."""
+    will_retry = not answer.delivered and answer.retryable and retry_at is not None
+    session.execute(
+        insert(_ATTEMPTS).values(
+            call_id=job.call_id,
+            attempt=job.attempt,
+            started_at=started_at,
+            duration_ms=answer.duration_ms,
+            http_status=answer.http_status,
+            error=answer.error,
+            will_retry=will_retry,
+        )
+    )
+    now = utcnow()
+    if answer.delivered:
+        status, values = DELIVERED, {"delivered_at": now, "error": None}
+    elif will_retry:
+        status, values = PENDING, {"next_attempt_at": retry_at, "error": answer.error}
+    else:
+        status, values = FAILED, {"error": answer.error}
+    session.execute(
+        update(_CALLS)
+        .where(C.id == job.call_id, C.status == SENDING)
+        .values(status=status, http_status=answer.http_status, lease_until=None, date_updated=now, **values)
+    )
+    return status
+
+
+def next_in_line(session: Session, line: str, after_call_id: int) -> int | None:
+    return session.scalar(
+        select(func.min(C.id)).where(
+            C.line == line, C.id > after_call_id, C.status == PENDING, C.next_attempt_at <= utcnow()
+        )
+    )
+
+
+def due_heads(session: Session, overdue_by: float, limit: int = 1000) -> list[int]:
+    """Pending calls at the head of their line whose task should have run `overdue_by` seconds ago (Redis lost
+    it, or it is a retry whose wait outlasted the broker's countdown). Marked as swept, so each is re-enqueued
+    at most once per `overdue_by` seconds."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=overdue_by)
+    ids = list(
+        session.scalars(
+            select(C.id)
+            .where(
+                C.status == PENDING,
+                C.next_attempt_at <= cutoff,
+                (C.swept_at.is_(None)) | (C.swept_at <= cutoff),
+                _no_earlier_unfinished(),
+            )
+            .order_by(C.id)
+            .limit(limit)
+        )
+    )
+    if ids:
+        session.execute(update(_CALLS).where(C.id.in_(ids)).values(swept_at=now))
+    return ids
+
+
+def release_expired_leases(session: Session, limit: int = 1000) -> list[int]:
+    """Calls claimed by a worker that died (lease passed): back to pending, due now. The receiver may have got
+    the request already: it sees it again with the same I-Twilio-Idempotency-Token."""
+    now = utcnow()
+    ids = list(
+        session.scalars(select(C.id).where(C.status == SENDING, C.lease_until < now).order_by(C.id).limit(limit))
+    )
+    if ids:
+        session.execute(
+            update(_CALLS)
+            .where(C.id.in_(ids), C.status == SENDING, C.lease_until < now)
+            .values(status=PENDING, next_attempt_at=now, lease_until=None, swept_at=now, date_updated=now)
+        )
+    return ids
+
+
+def has_unplanned(session: Session, older_than: float) -> bool:
+    """Events a planner should have taken by now (its task was lost): the sweeper starts one."""
+    cutoff = utcnow() - timedelta(seconds=older_than)
+    return (
+        session.scalar(
+            select(ChangeEvent.id)
+            .where(ChangeEvent.webhooks_planned == false(), ChangeEvent.created_at <= cutoff)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def prune(session: Session, retention: timedelta, limit: int = 10_000) -> int:
+    """Deletes delivered calls (and their attempts) older than `retention`; failed ones stay for admins."""
+    cutoff = utcnow() - retention
+    ids = list(
+        session.scalars(select(C.id).where(C.status == DELIVERED, C.date_updated < cutoff).order_by(C.id).limit(limit))
+    )
+    if ids:
+        session.execute(_ATTEMPTS.delete().where(_ATTEMPTS.c.call_id.in_(ids)))
+        session.execute(_CALLS.delete().where(C.id.in_(ids)))
+    return len(ids)
