@@ -58,7 +58,7 @@ class Settings:
     extra: Mapping[str, str] = field(default_factory=dict)
     # Conversations webhooks to the application's backend (bridge/hooks/) and the change-event log.
     webhook_timeout: float = 5.0  # Twilio's limit, for pre- and post-event webhooks alike
-    webhook_max_attempts: int = 8  # post-event calls; a service's PostWebhookRetryCount may ask for more
+    webhook_max_attempts: int = 12  # post-event calls (about 37 min of backoff); PostWebhookRetryCount may add more
     event_retention_days: float = 7.0  # events, and webhook calls delivered, are pruned after this
     # Media (bridge/media.py, bridge/media_storage.py, bridge/fetch.py).
     media_max_bytes: int = 16 * 1024 * 1024  # largest upload or fetched carrier media
@@ -115,7 +115,7 @@ class Settings:
             sweep_interval_seconds=_float(env, "BRIDGE_SWEEP_INTERVAL_SECONDS", 5.0),
             sweep_grace_seconds=_float(env, "BRIDGE_SWEEP_GRACE_SECONDS", 15.0),
             webhook_timeout=_float(env, "BRIDGE_WEBHOOK_TIMEOUT", 5.0),
-            webhook_max_attempts=_int(env, "BRIDGE_WEBHOOK_MAX_ATTEMPTS", 8),
+            webhook_max_attempts=_int(env, "BRIDGE_WEBHOOK_MAX_ATTEMPTS", 12),
             event_retention_days=_float(env, "BRIDGE_EVENT_RETENTION_DAYS", 7.0),
             extra={k: v for k, v in env.items() if k.startswith(("BRIDGE_", "TWILIO_"))},
             media_max_bytes=_int(env, "BRIDGE_MEDIA_MAX_BYTES", 16 * 1024 * 1024),

@@ -185,6 +185,7 @@ def environment(postgres: PrivatePostgres, redis_server: RedisServer, carrier: F
         "BRIDGE_RETRY_BASE_SECONDS": "0.5",
         "BRIDGE_RETRY_MAX_SECONDS": "5",
         "BRIDGE_DELIVERY_MAX_ATTEMPTS": "20",
+        "BRIDGE_WEBHOOK_MAX_ATTEMPTS": "30",  # a receiver down for 30 s outlasts fewer attempts at a 5 s backoff cap
         "BRIDGE_CARRIER_TIMEOUT": "2",
         "LOG_LEVEL": "INFO",
     }

@@ -124,13 +124,15 @@ class Stack:
                 time.sleep(0.1)
         raise RuntimeError("web process did not start; see " + str(self.workdir / "web.log"))
 
-    def start_worker(self, name: str = "worker", concurrency: int = 4) -> None:
+    def start_worker(self, name: str = "worker", concurrency: int = 4, queue: str | None = None) -> None:
+        """A Celery worker as the Procfile runs it: deliveries by default, or the queue named (`hooks`)."""
+        queues = ["--queues", queue] if queue else []
         self._spawn(
             name,
             [
                 sys.executable, "-m", "celery", "--app", "workers.celery_app", "worker", "--pool", "threads",
                 "--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-                "--hostname", f"{name}-{time.monotonic_ns()}@%h",
+                "--hostname", f"{name}-{time.monotonic_ns()}@%h", *queues,
             ],
         )  # fmt: skip
 
