@@ -488,9 +488,7 @@ class ConversationWebhook(Base, Timestamps):
     __tablename__ = "conversation_webhooks"
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sid: Mapped[str] = mapped_column(String(34), unique=True)
-    conversation_id: Mapped[int] = mapped_column(
-        Id, ForeignKey("conversations.id", ondelete="CASCADE"), index=True
-    )
+    conversation_id: Mapped[int] = mapped_column(Id, ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
     target: Mapped[str] = mapped_column(String(16))  # webhook | trigger | studio
     url: Mapped[str | None] = mapped_column(Text)
     method: Mapped[str] = mapped_column(String(8), default="post")
