@@ -1,4 +1,5 @@
-"""Where webhooks go: the account's and each service's pre- and post-event settings, with Twilio's validation.
+"""Where webhooks go: the account's and each service's pre- and post-event settings, and the webhooks scoped to
+one conversation, with Twilio's validation and error codes.
 
 A level that was never written has no row: readers get None and answer Twilio's defaults. Writers create the
 row under a lock on its owner (the account's configuration row, or the service's row), so two first writes
@@ -9,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from bridge import errors
+from bridge import errors, validation
 from bridge.accounts import CONFIGURATION_ID
-from bridge.errors import invalid
-from bridge.models import AccountConfiguration, ConversationService, WebhookSettings
-from bridge.validation import UNSET, url
+from bridge.conversations import lock_conversation
+from bridge.errors import invalid, not_found
+from bridge.models import AccountConfiguration, Conversation, ConversationService, ConversationWebhook, WebhookSettings
+from bridge.sids import is_sid, new_sid
+from bridge.validation import UNSET
 
 # Twilio's event names, in the order its spec lists them (`/v1/Configuration/Webhooks`, `Filters`).
 ACCOUNT_FILTERS = (
@@ -47,14 +50,49 @@ ACCOUNT_FILTERS = (
 USER_FILTERS = frozenset({"onUserAdded", "onUserUpdate", "onUserUpdated"})
 # A service's list is the account's without the user events (Twilio's documented service filters).
 SERVICE_FILTERS = tuple(name for name in ACCOUNT_FILTERS if name not in USER_FILTERS)
+# Conversation-scoped webhooks are post-event only, and see only their conversation's events.
+CONVERSATION_FILTERS = (
+    "onMessageAdded",
+    "onMessageUpdated",
+    "onMessageRemoved",
+    "onConversationUpdated",
+    "onConversationStateUpdated",
+    "onConversationRemoved",
+    "onParticipantAdded",
+    "onParticipantUpdated",
+    "onParticipantRemoved",
+    "onDeliveryUpdated",
+)
+
 METHODS = ("GET", "POST")
 ACCOUNT_TARGETS = ("webhook", "flex")
+WEBHOOK, TRIGGER, STUDIO = "webhook", "trigger", "studio"
+CONVERSATION_TARGETS = (WEBHOOK, TRIGGER, STUDIO)
 
+# Twilio's limits for conversation-scoped webhooks (its error pages 50361, 50362, 50366, 50372).
+MAX_CONVERSATION_WEBHOOKS = 5
+MAX_TRIGGERS = 5
+TRIGGER_LIMIT = 248
+CONVERSATION_WEBHOOK_URL_LIMIT = 512
 # Twilio documents no maximum for a service's retry counts; its Chat API, where they come from, allows 0 to 3
 # retries of a webhook (`Configuration.RetryCount`).
 MAX_RETRY_COUNT = 3
 
+# Twilio's codes.
 INVALID_RETRY_COUNT = 50065
+WEBHOOK_NOT_FOUND = 50360
+TOO_MANY_WEBHOOKS = 50361
+TOO_MANY_TRIGGERS = 50362
+INVALID_WEBHOOK_SID = 50363
+INVALID_TARGET = 50364
+INVALID_FILTER = 50365
+INVALID_TRIGGER = 50366
+INVALID_FLOW_SID = 50367
+TARGET_MISSING = 50368
+URL_MISSING = 50369
+FILTERS_MISSING = 50370
+TRIGGERS_MISSING = 50371
+URL_TOO_LONG = 50372
 
 
 # --- the account's and the services' settings ------------------------------------------------------------------
@@ -164,7 +202,7 @@ def _settings_url(raw: str | object, name: str) -> str | object | None:
         return UNSET
     if raw == "":
         return None
-    return url(raw, name)
+    return validation.url(raw, name)
 
 
 def _settings_filters(raw: list[str] | object, allowed: tuple[str, ...]) -> list[str] | object:
@@ -194,3 +232,160 @@ def _choice(value: str, allowed: tuple[str, ...], name: str, code: int = errors.
 
 def _distinct(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(values))
+
+
+# --- conversation-scoped webhooks ----------------------------------------------------------------------------
+
+
+def conversation_webhooks(session: Session, conversation_id: int) -> list[ConversationWebhook]:
+    """The conversation's webhooks, oldest first."""
+    query = select(ConversationWebhook).where(ConversationWebhook.conversation_id == conversation_id)
+    return list(session.scalars(query.order_by(ConversationWebhook.id)))
+
+
+def conversation_webhooks_query(conversation: Conversation) -> Select[tuple[ConversationWebhook]]:
+    return select(ConversationWebhook).where(ConversationWebhook.conversation_id == conversation.id)
+
+
+def find_conversation_webhook(session: Session, conversation: Conversation, sid: str) -> ConversationWebhook:
+    """By SID, and only inside `conversation`."""
+    if not is_sid(sid, "WH"):
+        raise invalid(f"{sid!r} is not a conversation webhook SID (WH...)", INVALID_WEBHOOK_SID)
+    found = session.scalar(
+        select(ConversationWebhook).where(
+            ConversationWebhook.conversation_id == conversation.id, ConversationWebhook.sid == sid
+        )
+    )
+    if found is None:
+        raise not_found(f"Webhook {sid} not found in conversation {conversation.sid}", WEBHOOK_NOT_FOUND)
+    return found
+
+
+def create_conversation_webhook(
+    session: Session,
+    conversation: Conversation,
+    target: str | None,
+    *,
+    url: str | object = UNSET,
+    method: str | object = UNSET,
+    filters: list[str] | object = UNSET,
+    triggers: list[str] | object = UNSET,
+    flow_sid: str | object = UNSET,
+    replay_after: int | None = None,
+) -> ConversationWebhook:
+    """A new webhook of the conversation: `webhook` (events to a URL), `trigger` (messages with a keyword to a
+    URL) or `studio` (a flow; the bridge posts to `url` when one is given). At most five per conversation."""
+    if not target:
+        raise invalid("Missing required parameter Target", TARGET_MISSING)
+    kind = _choice(target.strip().lower(), CONVERSATION_TARGETS, "Target", INVALID_TARGET)
+    if replay_after is not None and replay_after < 0:
+        raise invalid("Configuration.ReplayAfter must be a message index (0 or more)")
+    webhook = ConversationWebhook(
+        sid=new_sid("WH"), conversation_id=conversation.id, target=kind, replay_after=replay_after
+    )
+    _configure(webhook, url=url, method=method, filters=filters, triggers=triggers, flow_sid=flow_sid)
+    # The conversation's row lock orders concurrent creators, so the count below stays true until commit.
+    lock_conversation(session, conversation)
+    existing = session.scalar(select(func.count()).select_from(conversation_webhooks_query(conversation).subquery()))
+    if (existing or 0) >= MAX_CONVERSATION_WEBHOOKS:
+        raise invalid(
+            f"A conversation has at most {MAX_CONVERSATION_WEBHOOKS} webhooks; remove one first", TOO_MANY_WEBHOOKS
+        )
+    session.add(webhook)
+    session.flush()
+    return webhook
+
+
+def update_conversation_webhook(
+    session: Session,
+    webhook: ConversationWebhook,
+    *,
+    url: str | object = UNSET,
+    method: str | object = UNSET,
+    filters: list[str] | object = UNSET,
+    triggers: list[str] | object = UNSET,
+    flow_sid: str | object = UNSET,
+) -> ConversationWebhook:
+    """Changes what was given; the target and ReplayAfter stay as created. The result must still be complete
+    for its target (a webhook keeps a URL and its filters, a trigger its URL and keywords, a flow its SID)."""
+    _configure(webhook, url=url, method=method, filters=filters, triggers=triggers, flow_sid=flow_sid)
+    session.flush()
+    return webhook
+
+
+def delete_conversation_webhook(session: Session, webhook: ConversationWebhook) -> None:
+    session.delete(webhook)
+    session.flush()
+
+
+def _configure(
+    webhook: ConversationWebhook,
+    *,
+    url: str | object,
+    method: str | object,
+    filters: list[str] | object,
+    triggers: list[str] | object,
+    flow_sid: str | object,
+) -> None:
+    """Checks the webhook as it would be with these changes, then applies them (all or nothing). Each target
+    reads the parameters it uses and ignores the others, as Twilio ignores what does not apply."""
+    kind = webhook.target
+    new_url = _webhook_url(url) if isinstance(url, str) else webhook.url
+    new_method = (
+        _choice(method.strip().lower(), ("get", "post"), "Configuration.Method")
+        if isinstance(method, str)
+        else webhook.method or "post"
+    )
+    new_filters = list(webhook.filters or [])
+    new_triggers = list(webhook.triggers or [])
+    new_flow_sid = webhook.flow_sid
+    if kind in (WEBHOOK, TRIGGER) and not new_url:
+        raise invalid("Configuration.Url is required for this target", URL_MISSING)
+    if kind in (WEBHOOK, STUDIO) and isinstance(filters, list):
+        new_filters = _conversation_filters(filters)
+    if kind == WEBHOOK and not new_filters:
+        raise invalid("Configuration.Filters is required for a webhook target", FILTERS_MISSING)
+    if kind == TRIGGER:
+        if isinstance(triggers, list):
+            new_triggers = _triggers(triggers)
+        if not new_triggers:
+            raise invalid("Configuration.Triggers is required for a trigger target", TRIGGERS_MISSING)
+    if kind == STUDIO:
+        if isinstance(flow_sid, str):
+            new_flow_sid = flow_sid
+        if not is_sid(new_flow_sid, "FW"):
+            raise invalid("Configuration.FlowSid must be a Studio Flow SID (FW...)", INVALID_FLOW_SID)
+    webhook.url = new_url
+    webhook.method = new_method
+    webhook.filters = new_filters
+    webhook.triggers = new_triggers
+    webhook.flow_sid = new_flow_sid
+
+
+def _webhook_url(raw: str) -> str | None:
+    if raw == "":
+        return None
+    if len(raw) > CONVERSATION_WEBHOOK_URL_LIMIT:
+        raise invalid(f"Configuration.Url must be at most {CONVERSATION_WEBHOOK_URL_LIMIT} characters", URL_TOO_LONG)
+    return validation.url(raw, "Configuration.Url")
+
+
+def _conversation_filters(raw: list[str]) -> list[str]:
+    for name in raw:
+        if name not in CONVERSATION_FILTERS:
+            raise invalid(
+                f"Configuration.Filters: {name!r} is not one of {', '.join(CONVERSATION_FILTERS)}", INVALID_FILTER
+            )
+    return _distinct(raw)
+
+
+def _triggers(raw: list[str]) -> list[str]:
+    keywords = _distinct(raw)
+    if len(keywords) > MAX_TRIGGERS:
+        raise invalid(f"At most {MAX_TRIGGERS} Configuration.Triggers keywords", TOO_MANY_TRIGGERS)
+    for keyword in keywords:
+        if keyword == "" or len(keyword) > TRIGGER_LIMIT:
+            raise invalid(
+                f"Each Configuration.Triggers keyword must be 1 to {TRIGGER_LIMIT} characters", INVALID_TRIGGER
+            )
+    return keywords

@@ -26,15 +26,10 @@ METHODS = ("get", "post", "delete", "put", "patch")
 UNKNOWN_PARAMETERS = "x-bridge-unknown-parameters"  # "ignored" (Twilio's API) or "refused" (admin API)
 TWILIO_OPERATION_ID = "x-twilio-operation-id"  # Twilio's name, where the merged document had to rename
 
-# Twilio's operations the bridge does not serve (README, "Not implemented yet"): conversation-scoped webhooks,
-# push credentials, bindings and push notification settings.
+# Twilio's operations the bridge does not serve (README, "Not implemented yet"): push credentials, bindings and
+# push notification settings.
 UNIMPLEMENTED_TWILIO_OPERATIONS = frozenset(
     {
-        *(
-            f"{verb}{scope}ConversationScopedWebhook"
-            for verb in ("Create", "List", "Fetch", "Update", "Delete")
-            for scope in ("", "Service")
-        ),
         *(f"{verb}Credential" for verb in ("Create", "List", "Fetch", "Update", "Delete")),
         "FetchServiceBinding",
         "ListServiceBinding",
