@@ -18,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from bridge.hooks.configuration import MAX_RETRY_COUNT
 from bridge.openapi import schemas as s
 
 TWILIO_SPEC_PATH = Path(__file__).with_name("twilio_conversations_v1.json")
@@ -25,25 +26,16 @@ METHODS = ("get", "post", "delete", "put", "patch")
 UNKNOWN_PARAMETERS = "x-bridge-unknown-parameters"  # "ignored" (Twilio's API) or "refused" (admin API)
 TWILIO_OPERATION_ID = "x-twilio-operation-id"  # Twilio's name, where the merged document had to rename
 
-# Twilio's operations the bridge does not serve (README, "Not implemented yet"): webhook configuration at every
-# level, push credentials, bindings and push notification settings.
+# Twilio's operations the bridge does not serve (README, "Not implemented yet"): push credentials, bindings and
+# push notification settings.
 UNIMPLEMENTED_TWILIO_OPERATIONS = frozenset(
     {
-        "FetchConfigurationWebhook",
-        "UpdateConfigurationWebhook",
-        *(
-            f"{verb}{scope}ConversationScopedWebhook"
-            for verb in ("Create", "List", "Fetch", "Update", "Delete")
-            for scope in ("", "Service")
-        ),
         *(f"{verb}Credential" for verb in ("Create", "List", "Fetch", "Update", "Delete")),
         "FetchServiceBinding",
         "ListServiceBinding",
         "DeleteServiceBinding",
         "FetchServiceNotification",
         "UpdateServiceNotification",
-        "FetchServiceWebhookConfiguration",
-        "UpdateServiceWebhookConfiguration",
     }
 )
 
@@ -162,6 +154,31 @@ def _extend_service_configuration(paths: dict[str, Any], components: dict[str, A
     properties = update["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
     properties["AttributionEnabled"] = {"type": "boolean", "description": "(bridge extension) See the README."}
     properties["KeywordMessagesVisible"] = {"type": "boolean", "description": "(bridge extension) See the README."}
+
+
+def _extend_service_webhook_configuration(paths: dict[str, Any], components: dict[str, Any]) -> None:
+    """A service whose webhooks were never configured answers `method: null`, as Twilio's own example of that
+    answer shows (its schema's enum leaves null out); and the bridge's retry counts (README, 'Webhooks')."""
+    response = components["conversations.v1.service.service_configuration.service_webhook_configuration"]
+    properties = response["properties"]
+    # Inlined: OpenAPI 3.0 ignores the siblings of a $ref, `nullable` among them.
+    properties["method"] = {**components["service_webhook_configuration_enum_method"], "nullable": True}
+    for when in ("pre", "post"):
+        properties[f"{when}_webhook_retry_count"] = {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_RETRY_COUNT,
+            "description": f"(bridge) Retries of a {when}-event webhook that timed out or answered 429, 503 or 504.",
+        }
+    update = paths["/v1/Services/{ChatServiceSid}/Configuration/Webhooks"]["post"]
+    form = update["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
+    for when in ("Pre", "Post"):
+        form[f"{when}WebhookRetryCount"] = {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_RETRY_COUNT,
+            "description": f"(bridge extension) 0 (the default) to {MAX_RETRY_COUNT}; error 50065 otherwise.",
+        }
 
 
 # --- the bridge's own endpoints -----------------------------------------------------------------------------------
@@ -557,6 +574,7 @@ def _document_text() -> str:
         if any(method in kept for method in METHODS):
             paths[template] = kept
     _extend_service_configuration(paths, components)
+    _extend_service_webhook_configuration(paths, components)
     for extra in (_messaging_paths(), _media_paths(), _webhook_paths(), _admin_paths(), _document_path()):
         paths.update(extra)
     document = {

@@ -69,7 +69,7 @@ def test_twilio_operations_are_implemented_or_named_as_not(bridge: LiveBridge) -
     assert set(twilio) >= UNIMPLEMENTED_TWILIO_OPERATIONS
     assert sorted(set(twilio) - UNIMPLEMENTED_TWILIO_OPERATIONS - documented) == []
     assert sorted(UNIMPLEMENTED_TWILIO_OPERATIONS & documented) == []
-    assert len(set(twilio) & documented) == 79
+    assert len(set(twilio) & documented) == 93
 
 
 def test_the_unimplemented_twilio_operations_are_not_served(bridge: LiveBridge) -> None:
@@ -99,6 +99,11 @@ def test_the_bridge_extensions_are_documented() -> None:
         body = _operation(document, method, template)["requestBody"]["content"]
         assert "HelpText" in body["application/x-www-form-urlencoded"]["schema"]["properties"]
     assert "help_text" in schemas["messaging.v1.service"]["properties"]
+    webhooks = _operation(document, "post", "/v1/Services/{ChatServiceSid}/Configuration/Webhooks")
+    form = webhooks["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
+    assert {"PreWebhookRetryCount", "PostWebhookRetryCount"} <= set(form)
+    service_webhooks = schemas["conversations.v1.service.service_configuration.service_webhook_configuration"]
+    assert {"pre_webhook_retry_count", "post_webhook_retry_count"} <= set(service_webhooks["properties"])
 
 
 @pytest.mark.parametrize(

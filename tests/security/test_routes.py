@@ -194,6 +194,20 @@ def test_every_route_is_exactly_one_kind(live: LiveBridge) -> None:
     assert all(len(reason) > 20 for reason in PUBLIC.values())  # each door has its reason written down
 
 
+def test_the_webhook_configuration_routes_are_api_routes(live: LiveBridge) -> None:
+    """The account's, the services' and the conversations' webhooks: HTTP Basic, like the rest of the API."""
+    webhook_rules = {rule.rule for rule in rules(live.app) if "Webhooks" in rule.rule}
+    assert webhook_rules == {
+        "/v1/Configuration/Webhooks",
+        "/v1/Services/<service_sid>/Configuration/Webhooks",
+        "/v1/Conversations/<conversation_sid>/Webhooks",
+        "/v1/Conversations/<conversation_sid>/Webhooks/<sid>",
+        "/v1/Services/<service_sid>/Conversations/<conversation_sid>/Webhooks",
+        "/v1/Services/<service_sid>/Conversations/<conversation_sid>/Webhooks/<sid>",
+    }
+    assert all(kinds_of(rule) == [Kind.API] for rule in webhook_rules)
+
+
 def test_carrier_webhooks_refuse_forged_signatures_and_store_nothing(target: Target, worker: FakeCarrier) -> None:
     webhooks = of_kind(target.live.app, Kind.CARRIER_WEBHOOK)
     assert {r.rule for r in webhooks} >= {"/webhooks/twilio/inbound", "/webhooks/twilio/status/<delivery_sid>"}

@@ -1,6 +1,7 @@
 """One Conversation Service populated through the REST API with one of everything a path can name: a role, a
-user, a conversation with a chat and an SMS participant, uploaded media, a message carrying it, and the receipt
-of that message's SMS delivery (so the user has a user conversation too)."""
+user, a conversation with a chat and an SMS participant and a webhook of its own, uploaded media, a message
+carrying it, and the receipt of that message's SMS delivery (so the user has a user conversation too); and the
+service's webhook settings."""
 
 from __future__ import annotations
 
@@ -43,6 +44,9 @@ class World:
     message_sid: str
     body: str
     receipt_sid: str
+    webhook_sid: str  # the conversation's own webhook
+    webhook_url: str
+    settings_url: str  # the service's post-event webhook URL
 
     def refs(self, resource: str) -> list[str]:
         """Every way a path names this world's object of `resource` (the path segment before the argument).
@@ -55,6 +59,7 @@ class World:
             "Users": [self.user_sid, self.identity],
             "Roles": [self.role_sid],
             "Media": [self.media_sid],
+            "Webhooks": [self.webhook_sid],
         }[resource]
 
     def secrets(self) -> list[str]:
@@ -73,6 +78,9 @@ class World:
             self.message_sid,
             self.body,
             self.receipt_sid,
+            self.webhook_sid,
+            self.webhook_url,
+            self.settings_url,
         ]
 
     def own_paths(self) -> list[str]:
@@ -84,6 +92,8 @@ class World:
             f"{conversation}/Participants/{self.sms_participant_sid}",
             f"{conversation}/Messages/{self.message_sid}",
             f"{conversation}/Messages/{self.message_sid}/Receipts/{self.receipt_sid}",
+            f"{conversation}/Webhooks/{self.webhook_sid}",
+            f"/v1/Services/{self.service_sid}/Configuration/Webhooks",
             f"{self.prefix}/Users/{self.user_sid}",
             f"{self.prefix}/Users/{self.user_sid}/Conversations/{self.conversation_sid}",
             f"{self.prefix}/Roles/{self.role_sid}",
@@ -118,6 +128,13 @@ def build_world(api: Api, tag: str, address: str, proxy_address: str, service_si
             {"Author": identity, "Body": body, "MediaSid": media["sid"], "Attributes": json.dumps({"tag": tag})},
         )
     )
+    # Webhooks for an event these tests never cause: nothing is ever sent to them.
+    webhook_url, settings_url = f"https://{tag}.example.com/conversation-hook", f"https://{tag}.example.com/hook"
+    quiet = "onConversationRemoved"
+    webhook_form = {"Target": "webhook", "Configuration.Url": webhook_url, "Configuration.Filters": quiet}
+    webhook = _ok(api.post(f"{prefix}/Conversations/{conversation['sid']}/Webhooks", webhook_form))
+    settings_path = f"/v1/Services/{service_sid}/Configuration/Webhooks"
+    _ok(api.post(settings_path, {"PostWebhookUrl": settings_url, "Filters": quiet}), 200)
     # A receipt exists once the carrier has the message: the worker must be running.
     receipts_path = f"{prefix}/Conversations/{conversation['sid']}/Messages/{message['sid']}/Receipts"
     receipts = eventually(lambda: _ok(api.get(receipts_path), 200)["delivery_receipts"], timeout=30)
@@ -138,6 +155,9 @@ def build_world(api: Api, tag: str, address: str, proxy_address: str, service_si
         message_sid=message["sid"],
         body=body,
         receipt_sid=receipts[0]["sid"],
+        webhook_sid=webhook["sid"],
+        webhook_url=webhook_url,
+        settings_url=settings_url,
     )
 
 

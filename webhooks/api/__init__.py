@@ -19,6 +19,7 @@ def blueprints() -> list[Blueprint]:
         services,
         user_conversations,
         users,
+        webhooks,
     )
 
     return [
@@ -34,6 +35,7 @@ def blueprints() -> list[Blueprint]:
             user_conversations,
             participant_conversations,
             address_configurations,
+            webhooks,
             messaging,
             media,  # MCS-like Media, and the public /media/{ME}/{token} content URLs
         )

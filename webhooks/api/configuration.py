@@ -23,7 +23,10 @@ def represent_account(config: AccountConfiguration) -> dict[str, Any]:
         "default_inactive_timer": config.default_inactive_timer,
         "default_closed_timer": config.default_closed_timer,
         "url": absolute("/v1/Configuration"),
-        "links": {"addresses": absolute("/v1/Configuration/Addresses")},
+        "links": {
+            "addresses": absolute("/v1/Configuration/Addresses"),
+            "webhooks": absolute("/v1/Configuration/Webhooks"),
+        },
     }
 
 
@@ -53,7 +56,7 @@ def represent_service_configuration(service: ConversationService) -> dict[str, A
         "default_conversation_role_sid": service.default_conversation_role_sid,
         "default_chat_service_role_sid": service.default_chat_service_role_sid,
         "url": absolute(base),
-        "links": {},
+        "links": {"webhooks": absolute(f"{base}/Webhooks")},
         "reachability_enabled": service.reachability_enabled,
         # Bridge extensions (not in Twilio's API): see the README's "What each channel receives".
         "attribution_enabled": service.attribution_enabled,

@@ -39,8 +39,12 @@ MAX_PARTICIPANTS_PER_REQUEST = 10
 def represent(scope: Scope, conversation: Conversation) -> dict[str, Any]:
     base = f"/Conversations/{conversation.sid}"
     messaging = messaging_services.effective_messaging_service(session(), conversation)
-    # Only links to resources the bridge serves (Twilio also lists webhooks and export).
-    links = {"participants": scope.url(f"{base}/Participants"), "messages": scope.url(f"{base}/Messages")}
+    # Only links to resources the bridge serves (Twilio also lists export).
+    links = {
+        "participants": scope.url(f"{base}/Participants"),
+        "messages": scope.url(f"{base}/Messages"),
+        "webhooks": scope.url(f"{base}/Webhooks"),
+    }
     return {
         "account_sid": settings().account_sid,
         "chat_service_sid": scope.service_sid,
