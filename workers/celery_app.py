@@ -43,6 +43,17 @@ def configure(app: Celery, settings: Settings) -> None:
         task_ignore_result=True,
         result_backend=None,
         task_default_queue=DELIVERY_QUEUE,
+        # Webhooks to the application's backend go to their own queue and worker (see workers/queues.py).
+        task_routes={
+            name: {"queue": HOOKS_QUEUE}
+            for name in (
+                "bridge.plan_webhooks",
+                "bridge.send_webhook",
+                "bridge.ask_pre_event",
+                "bridge.sweep_webhooks",
+                "bridge.prune_events",
+            )
+        },
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         # A publish to a vanished Redis must not hang a web request: fail fast, the sweeper catches up.
@@ -61,12 +72,10 @@ def configure(app: Celery, settings: Settings) -> None:
             "sweep-webhooks": {
                 "task": "bridge.sweep_webhooks",
                 "schedule": timedelta(seconds=settings.sweep_interval_seconds),
-                "options": {"queue": HOOKS_QUEUE},
             },
             "prune-events": {
                 "task": "bridge.prune_events",
                 "schedule": timedelta(hours=1),
-                "options": {"queue": HOOKS_QUEUE},
             },
         },
         bridge_settings=settings,

@@ -12,7 +12,6 @@ from workers.celery_app import app
 from workers.context import context
 from workers.deliver import run_batch, run_delivery
 from workers.media_fetch import run_media_fetch
-from workers.queues import HOOKS_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -75,16 +74,14 @@ def expire_timers() -> None:
         timers.expire_timers(session)
 
 
-@app.task(
-    name="bridge.plan_webhooks", queue=HOOKS_QUEUE, acks_late=True, reject_on_worker_lost=True, ignore_result=True
-)
+@app.task(name="bridge.plan_webhooks", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def plan_webhooks() -> None:
     """Plans post-event webhook calls from the events the log holds for them (the task carries no ids: any
     planner takes whatever is unplanned, in log order)."""
     hooks.run_plan(context())
 
 
-@app.task(name="bridge.send_webhook", queue=HOOKS_QUEUE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@app.task(name="bridge.send_webhook", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def send_webhook(call_id: int) -> None:
     outcome = hooks.run_call(context(), call_id)
     if outcome.next_call_id is not None:
@@ -93,9 +90,7 @@ def send_webhook(call_id: int) -> None:
         send_webhook.apply_async(args=[outcome.retry_call_id], countdown=outcome.retry_in_seconds)
 
 
-@app.task(
-    name="bridge.ask_pre_event", queue=HOOKS_QUEUE, acks_late=True, reject_on_worker_lost=True, ignore_result=True
-)
+@app.task(name="bridge.ask_pre_event", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def ask_pre_event(row_id: int) -> None:
     """An inbound message held for the application's pre-event webhook: ask, then add it or keep it rejected."""
     following = hooks.run_held(context(), row_id)
@@ -103,7 +98,7 @@ def ask_pre_event(row_id: int) -> None:
         ask_pre_event.apply_async(args=[following])
 
 
-@app.task(name="bridge.sweep_webhooks", queue=HOOKS_QUEUE, ignore_result=True)
+@app.task(name="bridge.sweep_webhooks", ignore_result=True)
 def sweep_webhooks() -> None:
     """Re-enqueues webhook calls and held messages Redis lost or whose worker died, and starts a planner if
     one was lost."""
@@ -119,7 +114,7 @@ def sweep_webhooks() -> None:
         log.info("sweeper re-enqueued %d webhook calls", len(again))
 
 
-@app.task(name="bridge.prune_events", queue=HOOKS_QUEUE, ignore_result=True)
+@app.task(name="bridge.prune_events", ignore_result=True)
 def prune_events() -> None:
     """Keeps the event log and the delivered webhook calls to BRIDGE_EVENT_RETENTION_DAYS."""
     ctx = context()

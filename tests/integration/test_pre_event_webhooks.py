@@ -12,7 +12,8 @@ from sqlalchemy import select
 from twilio.rest import Client
 
 from bridge.models import Message, UnroutedMessage
-from tests.integration.twilio_checks import assert_twilio_error
+from tests.integration.conftest import Api
+from tests.integration.twilio_checks import assert_error_body, assert_twilio_error
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
@@ -24,7 +25,8 @@ REJECTED = 20403
 
 
 @pytest.fixture
-def receiver(live: LiveBridge) -> Iterator[WebhookReceiver]:
+def receiver(live: LiveBridge, worker: FakeCarrier) -> Iterator[WebhookReceiver]:
+    """The application's receiver, with the workers that call it running."""
     hooks = WebhookReceiver(live.auth_token)
     yield hooks
     hooks.stop()
@@ -127,13 +129,15 @@ def test_a_receiver_that_sleeps_costs_the_caller_five_seconds_and_publishes(
 
 
 def test_removals_and_participant_and_user_changes_can_be_rejected(
-    live: LiveBridge, client: Client, receiver: WebhookReceiver, sender_pool: dict[str, str]
+    live: LiveBridge, client: Client, receiver: WebhookReceiver, sender_pool: dict[str, str], api: Api
 ) -> None:
     ask_first(client, receiver, ["onMessageRemove", "onParticipantAdd", "onParticipantRemove", "onUserUpdate"])
     receiver.answer = lambda _request: Answer(409)
     conversation = client.conversations.v1.conversations.create()
     message = conversation.messages.create(author="agent", body="keep me")
-    assert_twilio_error(lambda: message.delete(**ENABLED), REJECTED, 403)
+    # twilio-python drops X-Twilio-Webhook-Enabled from DELETE requests: raw HTTP carries it.
+    refused = api.delete(message.url.removeprefix(api.base), headers={"X-Twilio-Webhook-Enabled": "true"})
+    assert_error_body(refused, REJECTED, 403)
     assert stored_bodies(live) == ["keep me"]
     assert_twilio_error(
         lambda: conversation.participants.create(
@@ -144,7 +148,8 @@ def test_removals_and_participant_and_user_changes_can_be_rejected(
     )
     assert conversation.participants.list() == []
     agent = conversation.participants.create(identity="agent")
-    assert_twilio_error(lambda: agent.delete(**ENABLED), REJECTED, 403)
+    refused = api.delete(agent.url.removeprefix(api.base), headers={"X-Twilio-Webhook-Enabled": "true"})
+    assert_error_body(refused, REJECTED, 403)
     user = client.conversations.v1.users("agent").fetch()
     assert_twilio_error(lambda: user.update(friendly_name="Agent", **ENABLED), REJECTED, 403)
     asked = [r.event_type for r in receiver.requests()]

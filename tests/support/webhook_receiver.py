@@ -89,7 +89,10 @@ class WebhookReceiver:
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
-        url = request.url  # what the bridge called, query string as sent
+        # The URL exactly as called: Werkzeug's `request.url` turns percent-escapes back into characters, and a
+        # signature is over the bytes the caller sent.
+        query = environ.get("QUERY_STRING", "")
+        url = f"{self.base}{request.path}" + (f"?{query}" if query else "")
         if request.method == "GET":
             fields = {k: v for k, v in request.args.items()}
             valid = RequestValidator(self.auth_token).validate(url, {}, request.headers.get("X-Twilio-Signature", ""))
