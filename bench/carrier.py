@@ -4,7 +4,9 @@
   sid), and optionally posts signed `sent`/`delivered` status callbacks back to each send's StatusCallback;
 - serves Kannel's send-url (`GET /send?from=..&to=..&text=..`, answering `ok`);
 - serves Kannel's router (`GET /route?from=..&to=..&text=..`): the reply text with `X-Kannel-To` naming the other
-  participant of the pair, the stand-in for the bridge's binding lookup (here an in-memory dict).
+  participant of the pair, the stand-in for the bridge's binding lookup (here an in-memory dict);
+- receives Conversations post-event webhooks (`POST /hooks`, the application's backend), recording each one's lag:
+  its arrival (wall clock) minus the `DateCreated` (or `DateUpdated`) it carries, the moment of the change.
 
 Every send is recorded with its receive time (CLOCK_MONOTONIC, which is system-wide on Linux, so it compares with
 the load generator's send times) and the tag the load generator put in the body (`bench <run>-<seq>`). The
@@ -24,6 +26,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
@@ -49,6 +52,7 @@ class Ledger:
     unroutable: int = 0
     callbacks_posted: int = 0
     callbacks_failed: int = 0
+    hooks: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # event type -> lags (s)
 
     def record(self, body: str, to_address: str, received_at: float) -> None:
         found = TAG.search(body)
@@ -77,6 +81,7 @@ class FakeCarrier:
         app.router.add_post(f"/2010-04-01/Accounts/{self.account_sid}/Messages.json", self.twilio_send)
         app.router.add_get("/send", self.kannel_send)
         app.router.add_get("/route", self.kannel_route)
+        app.router.add_post("/hooks", self.conversations_webhook)
         app.router.add_post("/_bench/reset", self.reset)
         app.router.add_post("/_bench/routes", self.set_routes)
         app.router.add_get("/_bench/progress", self.progress)
@@ -178,6 +183,17 @@ class FakeCarrier:
 
     # -- control ---------------------------------------------------------------------------------------------
 
+    # -- the application's backend --------------------------------------------------------------------------
+
+    async def conversations_webhook(self, request: web.Request) -> web.Response:
+        arrived = time.time()
+        form = await request.post()
+        moment = form.get("DateUpdated") or form.get("DateCreated")
+        if isinstance(moment, str) and moment.endswith("Z"):
+            changed = datetime.fromisoformat(moment[:-1]).replace(tzinfo=UTC).timestamp()
+            self.ledger.hooks[str(form.get("EventType", ""))].append(arrived - changed)
+        return web.Response(text="")
+
     async def reset(self, _request: web.Request) -> web.Response:
         self.ledger = Ledger()
         return web.json_response({"ok": True})
@@ -204,6 +220,7 @@ class FakeCarrier:
             "unroutable": ledger.unroutable,
             "callbacks_posted": ledger.callbacks_posted,
             "callbacks_failed": ledger.callbacks_failed,
+            "hooks": ledger.hooks,
         }
         return web.Response(text=json.dumps(payload), content_type="application/json")
 

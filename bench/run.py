@@ -100,7 +100,7 @@ class Sizes:
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("benchmark", choices=["inbound", "relay", "memory", "latency", "scale", "all"])
+    parser.add_argument("benchmark", choices=["inbound", "relay", "memory", "latency", "scale", "hooks", "all"])
     parser.add_argument("--quick", action="store_true", help="small counts, a few seconds per benchmark (CI)")
     parser.add_argument(
         "--postgres",
@@ -486,6 +486,7 @@ def bridge_cpu_groups(stack: BridgeStack, carrier: CarrierProcess) -> dict[str, 
     return {
         "gunicorn web workers": stack.web_worker_pids(),
         "Celery worker": stack.celery_worker_pids(),
+        "Celery webhook worker": stack.hooks_worker_pids(),
         "Celery beat": beat,
         "PostgreSQL backends (this database)": postgres_backends(stack.database_url),
         "Redis server (whole server)": [redis_server_pid(stack.redis_url)],
@@ -666,12 +667,73 @@ def bench_scale(run: Run) -> dict[str, Any]:
     return {"runs": runs, "p50_growth": growth, "scans": table_notes}
 
 
+HOOK_EVENTS = ("onMessageAdded", "onDeliveryUpdated")
+
+
+def bench_hooks(run: Run) -> dict[str, Any]:
+    """The three-party relay without and then with a post-event webhook (onMessageAdded and onDeliveryUpdated, to
+    the fake carrier's /hooks) in one stack, back to back: relays/s both ways, and the webhooks' lag."""
+    sizes, args = run.sizes, run.args
+    print(
+        f"\n## relay with post-event webhooks: {sizes.relay_count} inbound over {sizes.conversations} three-party "
+        f"conversations, {args.concurrency} keep-alive clients, without and with {', '.join(HOOK_EVENTS)}"
+    )
+    outcomes: list[RelayOutcome] = []
+    lags: dict[str, list[float]] = {}
+    with run.environment("hooks") as (processes, carrier), run.bridge(processes, carrier, workers=True) as stack:
+        rooms = Rooms.numbered(sizes.conversations, 3, PROXY, THREE_PARTY_NUMBERS)
+        stack.add_senders([PROXY])
+        stack.create_conversations(rooms.as_pairs())
+        target = bridge_target("bridge", stack, carrier, rooms)
+        for hooked in (False, True):
+            stack.configure_post_webhook(carrier.url + "/hooks" if hooked else None, HOOK_EVENTS)
+            warm_up(target, carrier, sizes.warmup)
+            before = carrier.records("")["hooks"]
+            outcome = relay(
+                target, carrier, sizes.relay_count, concurrency=args.concurrency, drain_timeout=sizes.drain_timeout
+            )
+            run.check(outcome, "hooks")
+            outcome.system = "bridge + webhooks" if hooked else "bridge"
+            outcomes.append(outcome)
+            if hooked:
+                expected = {"onMessageAdded": sizes.relay_count, "onDeliveryUpdated": sizes.relay_count * 2}
+                lags = _wait_for_hooks(carrier, before, expected, timeout=sizes.drain_timeout)
+    print(markdown_table(RELAY_HEADERS, relay_rows(outcomes)))
+    rows = [
+        [event, len(values), ms(percentile(values, 0.5)), ms(percentile(values, 0.99)), ms(max(values))]
+        for event, values in lags.items()
+        if values
+    ]
+    print(markdown_table(["webhook", "received", "lag p50", "lag p99", "lag max"], rows))
+    plain, hooked = outcomes
+    print(f"relays/s with webhooks / without: {ratio(hooked.relays_per_second, plain.relays_per_second)}")
+    return {
+        "runs": [o.summary() for o in outcomes],
+        "lag_ms": {event: {"received": len(v), "p50": ms(percentile(v, 0.5)), "p99": ms(percentile(v, 0.99))}
+                   for event, v in lags.items() if v},
+    }  # fmt: skip
+
+
+def _wait_for_hooks(
+    carrier: CarrierProcess, before: dict[str, list[float]], expected: dict[str, int], timeout: float
+) -> dict[str, list[float]]:
+    """The lags of the webhooks received since `before`, once the expected number of each has arrived."""
+    deadline = time.monotonic() + timeout
+    while True:
+        now = carrier.records("")["hooks"]
+        fresh = {event: now.get(event, [])[len(before.get(event, [])) :] for event in expected}
+        if all(len(fresh[event]) >= count for event, count in expected.items()) or time.monotonic() > deadline:
+            return fresh
+        time.sleep(0.5)
+
+
 BENCHMARKS: dict[str, Callable[[Run], dict[str, Any]]] = {
     "inbound": bench_inbound,
     "relay": lambda run: bench_relay(run, with_kannel=not run.args.no_kannel),
     "memory": bench_memory,
     "latency": bench_latency,
     "scale": bench_scale,
+    "hooks": bench_hooks,
 }
 
 

@@ -318,6 +318,7 @@ class BridgeStack:
         self.api.auth = (self.account_sid, self.auth_token)
         self.web: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
+        self.hooks_worker: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
@@ -381,7 +382,14 @@ class BridgeStack:
             ]  # fmt: skip
             managed = self.processes.start(name, command, self.environment())
             self.workers.append(managed)
-        for managed in self.workers:
+        # The webhook worker, as the Procfile's `hooks` process: idle unless webhooks are configured.
+        command = [
+            sys.executable, "-m", "celery", "--app", "workers.celery_app", "worker", "--queues", "hooks",
+            "--pool", "threads", "--concurrency", "16", "--loglevel", self.settings.log_level,
+            "--without-gossip", "--without-mingle", "--hostname", f"bench-hooks-{secrets.token_hex(4)}@%h",
+        ]  # fmt: skip
+        self.hooks_worker = self.processes.start("hooks", command, self.environment())
+        for managed in [*self.workers, self.hooks_worker]:
             wait_until(
                 lambda managed=managed: self._logged(managed, "ready."), START_TIMEOUT_SECONDS, f"{managed.name}"
             )
@@ -433,6 +441,16 @@ class BridgeStack:
         with ThreadPoolExecutor(max_workers=4) as pool:
             return list(pool.map(create, rooms))
 
+    def configure_post_webhook(self, url: str | None, filters: Sequence[str]) -> None:
+        """The account's post-event webhook (`/v1/Configuration/Webhooks`); None turns it off."""
+        answer = self.api.post(
+            self.url + "/v1/Configuration/Webhooks",
+            data={"PostWebhookUrl": url or "", "Filters": list(filters), "Method": "POST"},
+            timeout=30,
+        )
+        if answer.status_code != 200:
+            raise RuntimeError(f"configuring the webhook: {answer.status_code} {answer.text}")
+
     # -- memory ---------------------------------------------------------------------------------------------
 
     def web_worker_pids(self) -> list[int]:
@@ -440,6 +458,9 @@ class BridgeStack:
 
     def celery_worker_pids(self) -> list[int]:
         return [managed.process.pid for managed in self.workers]
+
+    def hooks_worker_pids(self) -> list[int]:
+        return [self.hooks_worker.process.pid] if self.hooks_worker else []
 
 
 def _http_answers(url: str, processes: ProcessSet) -> bool:

@@ -513,7 +513,8 @@ class WebhookCall(Base, Timestamps):
     )
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     sid: Mapped[str] = mapped_column(String(34), unique=True)
-    event_id: Mapped[int] = mapped_column(Id)  # no foreign key: the event may be pruned first
+    # No foreign key: the event may be pruned first. None for a replay of earlier messages (Configuration.ReplayAfter).
+    event_id: Mapped[int | None] = mapped_column(Id)
     event_type: Mapped[str] = mapped_column(String(40))
     service_sid: Mapped[str] = mapped_column(String(34))
     conversation_sid: Mapped[str | None] = mapped_column(String(34), index=True)
@@ -525,7 +526,9 @@ class WebhookCall(Base, Timestamps):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|delivered|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer)
+    # What the target asks for at least (1 + PostWebhookRetryCount); the worker's BRIDGE_WEBHOOK_MAX_ATTEMPTS may
+    # allow more.
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     lease_until: Mapped[datetime | None] = mapped_column()
     swept_at: Mapped[datetime | None] = mapped_column()

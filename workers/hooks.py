@@ -28,7 +28,7 @@ def run_plan(ctx: WorkerContext) -> int:
     planned = 0
     for _ in range(PLAN_BATCHES):
         with ctx.database.transaction() as session:
-            count = outbox.plan(session, ctx.settings.account_sid, ctx.settings.webhook_max_attempts)
+            count = outbox.plan(session)
         planned += count
         if count == 0:
             break
@@ -61,7 +61,7 @@ def send_one(ctx: WorkerContext, call_id: int) -> CallOutcome:
         job = outbox.claim(session, call_id, settings.delivery_lease_seconds)
     if job is None:
         return CallOutcome()  # done, in flight elsewhere, not due, or waiting its turn
-    fields = {**job.payload, "RetryCount": str(job.attempt - 1)}
+    fields = {"AccountSid": settings.account_sid, **job.payload, "RetryCount": str(job.attempt - 1)}
     started = utcnow()
     reply = http.call(
         job.url,
@@ -73,7 +73,7 @@ def send_one(ctx: WorkerContext, call_id: int) -> CallOutcome:
     )
     answer = outbox.Answer(reply.status, reply.duration_ms, reply.error or _refusal(reply.status))
     retry_at, delay = None, None
-    if not answer.delivered and answer.retryable and job.attempt < job.max_attempts:
+    if not answer.delivered and answer.retryable and job.attempt < max(job.max_attempts, settings.webhook_max_attempts):
         delay = backoff_seconds(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
         retry_at = utcnow() + timedelta(seconds=delay)
     what = f"webhook {job.sid}"

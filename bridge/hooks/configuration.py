@@ -17,6 +17,7 @@ from bridge import errors, validation
 from bridge.accounts import CONFIGURATION_ID
 from bridge.conversations import lock_conversation
 from bridge.errors import invalid, not_found
+from bridge.hooks import outbox, targets
 from bridge.models import AccountConfiguration, Conversation, ConversationService, ConversationWebhook, WebhookSettings
 from bridge.sids import is_sid, new_sid
 from bridge.validation import UNSET
@@ -112,10 +113,8 @@ def effective_settings(session: Session, service: ConversationService) -> Webhoo
     """The settings that apply to the service's conversations: its own when they name a pre- or post-event URL
     (on Twilio, service-scoped webhooks override the global ones, so that only they fire for that service),
     otherwise the account's; None when neither was ever written."""
-    own = service_settings(session, service)
-    if own is not None and (own.pre_webhook_url or own.post_webhook_url):
-        return own
-    return account_settings(session)
+    chosen = targets.effective_settings(*targets.load_settings(session, service.id))
+    return chosen[1] if chosen is not None else None
 
 
 def update_account_settings(
@@ -293,6 +292,8 @@ def create_conversation_webhook(
         )
     session.add(webhook)
     session.flush()
+    if replay_after is not None:
+        outbox.replay_messages(session, conversation, webhook, replay_after)
     return webhook
 
 

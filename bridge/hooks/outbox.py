@@ -19,13 +19,14 @@ from typing import Any
 from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from bridge import db
+from bridge import db, event_fields
 from bridge.hooks import targets
 from bridge.models import (
     ChangeEvent,
     Conversation,
     ConversationService,
     ConversationWebhook,
+    Message,
     WebhookAttempt,
     WebhookCall,
     WebhookSettings,
@@ -59,8 +60,9 @@ class CallJob:
     event_at: datetime
 
 
-def common_fields(account_sid: str, event: ChangeEvent) -> dict[str, str]:
-    fields = {"AccountSid": account_sid, "EventType": event.type, "Source": event.source}
+def common_fields(event: ChangeEvent) -> dict[str, str]:
+    """What every webhook of the event carries; `AccountSid` and `RetryCount` are added as each attempt goes."""
+    fields = {"EventType": event.type, "Source": event.source}
     if event.client_identity:
         fields["ClientIdentity"] = event.client_identity
     return fields
@@ -117,7 +119,7 @@ def event_targets(lookups: _Lookups, event: ChangeEvent) -> list[targets.Target]
     return found
 
 
-def plan(session: Session, account_sid: str, max_attempts: int, limit: int = 500) -> int:
+def plan(session: Session, limit: int = 500) -> int:
     """Plans up to `limit` unplanned events, oldest first, into calls; returns how many events it planned.
 
     The rows are locked (not skipped), so planners take turns and lines keep log order: a second planner waits
@@ -137,7 +139,7 @@ def plan(session: Session, account_sid: str, max_attempts: int, limit: int = 500
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for event in events:
-        base = {**common_fields(account_sid, event), **(event.data or {})}
+        base = {**common_fields(event), **(event.data or {})}
         for target in event_targets(lookups, event):
             rows.append(
                 {
@@ -153,7 +155,7 @@ def plan(session: Session, account_sid: str, max_attempts: int, limit: int = 500
                     "payload": {**base, **target.extra},
                     "status": PENDING,
                     "attempts": 0,
-                    "max_attempts": max(max_attempts, target.retry_count + 1),
+                    "max_attempts": target.retry_count + 1,
                     "next_attempt_at": now,
                     "event_at": event.created_at,
                     "date_created": now,
@@ -170,6 +172,63 @@ def plan(session: Session, account_sid: str, max_attempts: int, limit: int = 500
         .execution_options(synchronize_session=False)
     )
     return len(events)
+
+
+def replay_messages(session: Session, conversation: Conversation, webhook: ConversationWebhook, from_index: int) -> int:
+    """`Configuration.ReplayAfter`: a new conversation-scoped webhook also gets onMessageAdded for the messages
+    from `from_index` on, as they are now, ahead of anything that follows on its line. Returns how many.
+
+    Messages whose events the planner has not reached are left to it (it will see this webhook): their events are
+    locked first, so a planner at work on them finishes before they are read as planned, and one that comes
+    later waits for this transaction and then plans them with the webhook in view."""
+    waiting = set(
+        session.scalars(
+            select(ChangeEvent.resource_sid)
+            .where(
+                ChangeEvent.stream == conversation.sid,
+                ChangeEvent.webhooks_planned == false(),
+                ChangeEvent.type == targets.MESSAGE_ADDED,
+            )
+            .order_by(ChangeEvent.id)
+            .with_for_update()
+        )
+    )
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for message in session.scalars(
+        select(Message)
+        .where(Message.conversation_id == conversation.id, Message.index >= from_index)
+        .order_by(Message.index)
+    ):
+        target = targets.scoped_target(webhook, targets.MESSAGE_ADDED, message.body)
+        if message.sid in waiting or target is None:
+            continue
+        fields = event_fields.shaped(targets.MESSAGE_ADDED, event_fields.message_fields(session, conversation, message))
+        rows.append(
+            {
+                "sid": new_sid("WC"),
+                "event_id": None,
+                "event_type": targets.MESSAGE_ADDED,
+                "service_sid": conversation.service.sid,
+                "conversation_sid": conversation.sid,
+                "line": f"{conversation.sid}|{target.key}",
+                "target": target.key,
+                "url": target.url,
+                "method": target.method,
+                "payload": {"EventType": targets.MESSAGE_ADDED, "Source": "API", **fields, **target.extra},
+                "status": PENDING,
+                "attempts": 0,
+                "max_attempts": 1,
+                "next_attempt_at": now,
+                "event_at": message.date_created,
+                "date_created": now,
+                "date_updated": now,
+            }
+        )
+    if rows:
+        ids = list(session.scalars(insert(_CALLS).returning(C.id, sort_by_parameter_order=True), rows))
+        db.dispatch_after_commit(session, SEND_WEBHOOK, ids)
+    return len(rows)
 
 
 def _no_earlier_unfinished() -> object:

@@ -369,3 +369,26 @@ def test_media_is_described_in_the_payload(
     [added] = only(receiver, "onMessageAdded")
     [item] = json.loads(added.fields["Media"])
     assert item["Sid"] == media_sid and item["ContentType"] == "image/png"
+
+
+def test_replay_after_sends_earlier_messages_to_a_new_scoped_webhook_first(
+    live: LiveBridge, client: Client, receiver: WebhookReceiver
+) -> None:
+    conversation = client.conversations.v1.conversations.create()
+    for body in ("zero", "one", "two"):
+        conversation.messages.create(author="a", body=body)  # no webhook existed, and none would fire for these
+    conversation.webhooks.create(
+        target="webhook",
+        configuration_url=receiver.url(),
+        configuration_method="POST",
+        configuration_filters=["onMessageAdded"],
+        configuration_replay_after=1,
+    )
+    conversation.messages.create(author="a", body="three", **ENABLED)
+    only(receiver, "onMessageAdded", count=3)
+    assert [(r.fields["Index"], r.fields["Body"]) for r in receiver.requests()] == [
+        ("1", "one"),
+        ("2", "two"),
+        ("3", "three"),
+    ]
+    assert all(r.signature_valid and r.fields["WebhookType"] == "webhook" for r in receiver.requests())

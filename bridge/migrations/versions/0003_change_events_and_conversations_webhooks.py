@@ -51,7 +51,7 @@ def upgrade() -> None:
         "webhook_calls",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("sid", sa.String(length=34), nullable=False),
-        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("event_type", sa.String(length=40), nullable=False),
         sa.Column("service_sid", sa.String(length=34), nullable=False),
         sa.Column("conversation_sid", sa.String(length=34), nullable=True),
