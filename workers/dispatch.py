@@ -2,6 +2,36 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import redis
+
+# While a planner task is queued and not yet started, another is not needed: it will take every unplanned event.
+PLANNER_QUEUED_KEY = "bridge:webhook-planner-queued"
+PLANNER_QUEUED_SECONDS = 5  # if the queued planner was lost, the next transaction asks again after this
+_flags: Any = None
+_flags_lock = threading.Lock()
+
+
+def flags() -> redis.Redis:
+    """A client of the broker's Redis, for small coordination flags."""
+    global _flags
+    with _flags_lock:
+        if _flags is None:
+            from workers.celery_app import app, redis_url
+
+            _flags = redis.Redis.from_url(redis_url(app.conf.bridge_settings), socket_timeout=3)
+        return _flags
+
+
+def planner_wanted() -> bool:
+    """Whether to queue a planner now: no, while one is already queued (events wait for it a moment at most)."""
+    try:
+        return bool(flags().set(PLANNER_QUEUED_KEY, "1", nx=True, ex=PLANNER_QUEUED_SECONDS))
+    except redis.RedisError:
+        return True  # cannot tell: one planner too many costs little
+
 
 def enqueue(work: list[tuple[str, int]]) -> None:
     from workers.celery_app import app
@@ -16,7 +46,7 @@ def enqueue(work: list[tuple[str, int]]) -> None:
     with app.producer_or_acquire() as producer:
         for row_id in media:
             fetch_media.apply_async(args=[row_id], producer=producer)
-        if any(task == "plan_webhooks" for task, _ in work):
+        if any(task == "plan_webhooks" for task, _ in work) and planner_wanted():
             plan_webhooks.apply_async(producer=producer)
         for row_id in calls:
             send_webhook.apply_async(args=[row_id], producer=producer)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from datetime import timedelta
+
+import redis
 
 from bridge import delivery, events, inbound_media, timers
 from bridge.hooks import outbox
@@ -11,6 +14,7 @@ from workers import hooks
 from workers.celery_app import app
 from workers.context import context
 from workers.deliver import run_batch, run_delivery
+from workers.dispatch import PLANNER_QUEUED_KEY, flags
 from workers.media_fetch import run_media_fetch
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,8 @@ def expire_timers() -> None:
 def plan_webhooks() -> None:
     """Plans post-event webhook calls from the events the log holds for them (the task carries no ids: any
     planner takes whatever is unplanned, in log order)."""
+    with contextlib.suppress(redis.RedisError):
+        flags().delete(PLANNER_QUEUED_KEY)  # from now on, a new event queues another planner
     hooks.run_plan(context())
 
 

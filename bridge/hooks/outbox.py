@@ -164,7 +164,11 @@ def plan(session: Session, limit: int = 500) -> int:
             )
     if rows:
         ids = list(session.scalars(insert(_CALLS).returning(C.id, sort_by_parameter_order=True), rows))
-        db.dispatch_after_commit(session, SEND_WEBHOOK, ids)
+        # One task per line: the first call of each goes, and the task goes on down its line.
+        heads: dict[str, int] = {}
+        for row, call_id in zip(rows, ids, strict=True):
+            heads.setdefault(row["line"], call_id)
+        db.dispatch_after_commit(session, SEND_WEBHOOK, list(heads.values()))
     session.execute(
         update(ChangeEvent)
         .where(ChangeEvent.id.in_([event.id for event in events]))
