@@ -169,6 +169,7 @@ def _settings_row(session: Session, service: ConversationService | None) -> Webh
     if found is None:
         found = WebhookSettings(service_id=None if service is None else service.id, filters=[])
         session.add(found)
+        targets.forget_cached(session)
     return found
 
 
@@ -292,6 +293,7 @@ def create_conversation_webhook(
         )
     session.add(webhook)
     session.flush()
+    targets.forget_cached(session)
     if replay_after is not None:
         outbox.replay_messages(session, conversation, webhook, replay_after)
     return webhook

@@ -20,9 +20,9 @@ from bridge.models import ConversationWebhook, WebhookSettings
 ACCOUNT, SERVICE = "account", "service"
 MESSAGE_ADDED = "onMessageAdded"
 
-_SETTINGS = WebhookSettings.__table__.c
 _SCOPED = ConversationWebhook.__table__.c
-_CACHE_KEY = "bridge.hook_targets"
+# Read once per transaction (each inbound message asks for the settings twice: pre- and post-event webhooks).
+_SETTINGS_KEY, _SCOPED_KEY = "bridge.webhook_settings", "bridge.scoped_webhooks"
 
 
 @dataclass(frozen=True)
@@ -35,26 +35,25 @@ class Target:
 
 
 def may_have_post_targets(session: Session, service_id: int, conversation_id: int | None) -> bool:
-    """Whether any post-event webhook could want an event of this conversation (or service): one cheap query,
-    remembered for the rest of the transaction. False means no webhook reader needs to look at the event."""
-    cache: dict[tuple[int, int | None], bool] = session.info.setdefault(_CACHE_KEY, {})
-    key = (service_id, conversation_id)
-    if key not in cache:
-        conditions = [
-            exists().where(
-                _SETTINGS.post_webhook_url.is_not(None),
-                or_(_SETTINGS.service_id.is_(None), _SETTINGS.service_id == service_id),
-            )
-        ]
-        if conversation_id is not None:
-            conditions.append(exists().where(_SCOPED.conversation_id == conversation_id))
-        cache[key] = bool(session.scalar(select(or_(*conditions))))
-    return cache[key]
+    """Whether any post-event webhook could want an event of this conversation (or service), remembered for the
+    rest of the transaction. False means no webhook reader needs to look at the event."""
+    chosen = effective_settings(*load_settings(session, service_id))
+    if chosen is not None and chosen[1].post_webhook_url:
+        return True
+    if conversation_id is None:
+        return False
+    cache: dict[int, bool] = session.info.setdefault(_SCOPED_KEY, {})
+    if conversation_id not in cache:
+        cache[conversation_id] = bool(
+            session.scalar(select(exists().where(_SCOPED.conversation_id == conversation_id)))
+        )
+    return cache[conversation_id]
 
 
 def forget_cached(session: Session) -> None:
-    """The transaction changed a webhook target: what `may_have_post_targets` remembered no longer holds."""
-    session.info.pop(_CACHE_KEY, None)
+    """The transaction changed a webhook target: what this module remembered for it no longer holds."""
+    session.info.pop(_SETTINGS_KEY, None)
+    session.info.pop(_SCOPED_KEY, None)
 
 
 def effective_settings(
