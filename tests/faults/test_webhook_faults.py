@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 
 from bridge.client import bridge_client
 from tests.faults.harness import ACCOUNT_SID, AUTH_TOKEN, MESSAGES, Scenario
-from tests.faults.test_fault_scenarios import SETTLE_SECONDS
+from tests.faults.test_fault_scenarios import SETTLE_SECONDS, finish
 from tests.support.waiting import eventually
 from tests.support.webhook_receiver import Answer, WebhookReceiver
 from workers.queues import HOOKS_QUEUE
@@ -54,9 +54,11 @@ def test_webhooks_survive_a_dead_receiver_and_killed_workers(scenario: Scenario)
         eventually(lambda: arrived(receiver) >= MESSAGES // 4, timeout=SETTLE_SECONDS)
         receiver.stop()
         went_down = time.monotonic()
+        sends_when_down = len(scenario.carrier.snapshot())
         scenario.stack.kill("hooks")  # first kill, while calls are failing and being retried
         scenario.stack.start_worker("hooks", concurrency=8, queue=HOOKS_QUEUE)
         time.sleep(max(DOWN_SECONDS - (time.monotonic() - went_down), 0))
+        sends_while_down = len(scenario.carrier.snapshot()) - sends_when_down
         receiver.start()
         eventually(lambda: arrived(receiver) >= MESSAGES // 2, timeout=SETTLE_SECONDS)
         scenario.stack.kill("hooks")  # second kill, while the backlog drains
@@ -78,6 +80,7 @@ def test_webhooks_survive_a_dead_receiver_and_killed_workers(scenario: Scenario)
             webhooks_distinct=arrived(receiver),
             webhook_repeats=repeats,
             receiver_down_seconds=DOWN_SECONDS,
+            carrier_sends_while_receiver_down=sends_while_down,
             hooks_worker_sigkills=2,
         )
         print(f"\n[webhooks] {scenario.notes}")
@@ -87,5 +90,7 @@ def test_webhooks_survive_a_dead_receiver_and_killed_workers(scenario: Scenario)
         assert all(len(seen) == 1 for seen in tokens_of.values())  # no event under two tokens
         for conversation, indexes in order.items():
             assert indexes == sorted(indexes), f"{conversation}: webhooks out of index order: {indexes}"
+        assert sends_while_down > 0  # deliveries went on while the webhooks waited
+        finish(scenario)  # and none was lost or sent twice
     finally:
         receiver.stop()

@@ -392,3 +392,22 @@ def test_replay_after_sends_earlier_messages_to_a_new_scoped_webhook_first(
         ("3", "three"),
     ]
     assert all(r.signature_valid and r.fields["WebhookType"] == "webhook" for r in receiver.requests())
+
+
+def test_a_dead_receiver_never_blocks_another_target(live: LiveBridge, client: Client, worker: FakeCarrier) -> None:
+    dead, alive = WebhookReceiver(live.auth_token), WebhookReceiver(live.auth_token)
+    dead.answer = lambda _request: Answer(503)
+    try:
+        subscribe(client, dead, ["onMessageAdded"])
+        conversation = client.conversations.v1.conversations.create()
+        conversation.webhooks.create(
+            target="webhook", configuration_url=alive.url(), configuration_filters=["onMessageAdded"]
+        )
+        for n in range(5):
+            conversation.messages.create(author="a", body=str(n), **ENABLED)
+        only(alive, "onMessageAdded", count=5)
+        assert [r.fields["Body"] for r in alive.requests()] == ["0", "1", "2", "3", "4"]
+        assert {r.fields["Body"] for r in dead.requests()} == {"0"}  # its line waits on its first call's retries
+    finally:
+        dead.stop()
+        alive.stop()
