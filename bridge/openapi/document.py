@@ -158,7 +158,7 @@ def _extend_service_configuration(paths: dict[str, Any], components: dict[str, A
 
 def _extend_service_webhook_configuration(paths: dict[str, Any], components: dict[str, Any]) -> None:
     """A service whose webhooks were never configured answers `method: null`, as Twilio's own example of that
-    answer shows (its schema's enum leaves null out); and the bridge's retry counts (README, 'Webhooks')."""
+    answer shows (its schema's enum leaves null out); and the bridge's retry counts (README, 'Webhook settings')."""
     response = components["conversations.v1.service.service_configuration.service_webhook_configuration"]
     properties = response["properties"]
     # Inlined: OpenAPI 3.0 ignores the siblings of a $ref, `nullable` among them.
