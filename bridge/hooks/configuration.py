@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bridge import errors, validation
 from bridge.accounts import CONFIGURATION_ID
+from bridge.address_configurations import WEBHOOK_FILTERS as AUTOCREATION_WEBHOOK_FILTERS
 from bridge.conversations import lock_conversation
 from bridge.errors import invalid, not_found
 from bridge.models import AccountConfiguration, Conversation, ConversationService, ConversationWebhook, WebhookSettings
@@ -50,19 +51,9 @@ ACCOUNT_FILTERS = (
 USER_FILTERS = frozenset({"onUserAdded", "onUserUpdate", "onUserUpdated"})
 # A service's list is the account's without the user events (Twilio's documented service filters).
 SERVICE_FILTERS = tuple(name for name in ACCOUNT_FILTERS if name not in USER_FILTERS)
-# Conversation-scoped webhooks are post-event only, and see only their conversation's events.
-CONVERSATION_FILTERS = (
-    "onMessageAdded",
-    "onMessageUpdated",
-    "onMessageRemoved",
-    "onConversationUpdated",
-    "onConversationStateUpdated",
-    "onConversationRemoved",
-    "onParticipantAdded",
-    "onParticipantUpdated",
-    "onParticipantRemoved",
-    "onDeliveryUpdated",
-)
+# Conversation-scoped webhooks are post-event only and see only their conversation's events: the events an
+# address configuration's autocreation webhook takes.
+CONVERSATION_FILTERS = AUTOCREATION_WEBHOOK_FILTERS
 
 METHODS = ("GET", "POST")
 ACCOUNT_TARGETS = ("webhook", "flex")
