@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bridge import errors, validation
 from bridge.accounts import CONFIGURATION_ID
+from bridge.address_configurations import WEBHOOK_FILTERS as AUTOCREATION_WEBHOOK_FILTERS
 from bridge.conversations import lock_conversation
 from bridge.errors import invalid, not_found
 from bridge.hooks import outbox, targets
@@ -51,19 +52,9 @@ ACCOUNT_FILTERS = (
 USER_FILTERS = frozenset({"onUserAdded", "onUserUpdate", "onUserUpdated"})
 # A service's list is the account's without the user events (Twilio's documented service filters).
 SERVICE_FILTERS = tuple(name for name in ACCOUNT_FILTERS if name not in USER_FILTERS)
-# Conversation-scoped webhooks are post-event only, and see only their conversation's events.
-CONVERSATION_FILTERS = (
-    "onMessageAdded",
-    "onMessageUpdated",
-    "onMessageRemoved",
-    "onConversationUpdated",
-    "onConversationStateUpdated",
-    "onConversationRemoved",
-    "onParticipantAdded",
-    "onParticipantUpdated",
-    "onParticipantRemoved",
-    "onDeliveryUpdated",
-)
+# Conversation-scoped webhooks are post-event only and see only their conversation's events: the events an
+# address configuration's autocreation webhook takes.
+CONVERSATION_FILTERS = AUTOCREATION_WEBHOOK_FILTERS
 
 METHODS = ("GET", "POST")
 ACCOUNT_TARGETS = ("webhook", "flex")
@@ -217,11 +208,14 @@ def _settings_filters(raw: list[str] | object, allowed: tuple[str, ...]) -> list
     return _distinct(names)
 
 
+RETRY_COUNTS = {str(count): count for count in range(MAX_RETRY_COUNT + 1)}
+
+
 def _retry_count(raw: str, name: str) -> int:
-    text = raw.strip()
-    if not (text.isascii() and text.isdigit()) or int(text) > MAX_RETRY_COUNT:
+    # Looked up, never parsed: int() refuses strings of over 4,300 digits with a ValueError of its own.
+    if raw.strip() not in RETRY_COUNTS:
         raise invalid(f"{name} must be an integer from 0 to {MAX_RETRY_COUNT}", INVALID_RETRY_COUNT)
-    return int(text)
+    return RETRY_COUNTS[raw.strip()]
 
 
 def _choice(value: str, allowed: tuple[str, ...], name: str, code: int = errors.INVALID_PARAMETER) -> str:

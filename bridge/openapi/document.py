@@ -158,25 +158,21 @@ def _extend_service_configuration(paths: dict[str, Any], components: dict[str, A
 
 def _extend_service_webhook_configuration(paths: dict[str, Any], components: dict[str, Any]) -> None:
     """A service whose webhooks were never configured answers `method: null`, as Twilio's own example of that
-    answer shows (its schema's enum leaves null out); and the bridge's retry counts (README, 'Webhooks')."""
+    answer shows (its schema's enum leaves null out); and the bridge's retry counts (README, 'Webhook settings')."""
     response = components["conversations.v1.service.service_configuration.service_webhook_configuration"]
     properties = response["properties"]
     # Inlined: OpenAPI 3.0 ignores the siblings of a $ref, `nullable` among them.
     properties["method"] = {**components["service_webhook_configuration_enum_method"], "nullable": True}
-    for when in ("pre", "post"):
-        properties[f"{when}_webhook_retry_count"] = {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": MAX_RETRY_COUNT,
-            "description": f"(bridge) Retries of a {when}-event webhook that timed out or answered 429, 503 or 504.",
-        }
     update = paths["/v1/Services/{ChatServiceSid}/Configuration/Webhooks"]["post"]
     form = update["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["properties"]
-    for when in ("Pre", "Post"):
-        form[f"{when}WebhookRetryCount"] = {
-            "type": "integer",
-            "minimum": 0,
-            "maximum": MAX_RETRY_COUNT,
+    count = {"type": "integer", "minimum": 0, "maximum": MAX_RETRY_COUNT}
+    for when in ("pre", "post"):
+        properties[f"{when}_webhook_retry_count"] = {
+            **count,
+            "description": f"(bridge) Retries of a {when}-event webhook that timed out or answered 429, 503 or 504.",
+        }
+        form[f"{when.title()}WebhookRetryCount"] = {
+            **count,
             "description": f"(bridge extension) 0 (the default) to {MAX_RETRY_COUNT}; error 50065 otherwise.",
         }
 

@@ -39,6 +39,7 @@ class Seeds:
     media: str
     media_token: str
     unrouted_id: int
+    webhook: str
 
     def for_path(self, template: str, name: str) -> list[Any]:
         """The seeded values a path parameter may take in `template` (empty: let schemathesis generate)."""
@@ -68,6 +69,7 @@ class Seeds:
             "Addresses": [self.address_configuration, AUTOCREATE],
             "Media": [self.media],
             "media": [self.media],
+            "Webhooks": [self.webhook],
         }.get(collection, [])
 
 
@@ -96,6 +98,8 @@ def seed(live: LiveBridge, credentials: Credentials) -> Seeds:
     sms = post(participants, {"MessagingBinding.Address": CUSTOMER, "MessagingBinding.ProxyAddress": SENDER})["sid"]
     message = post(f"/v1/Conversations/{conversation}/Messages", {"Author": "alice", "Body": "Hello"})["sid"]
     receipt = _fail_delivery(live, message)
+    flow = {"Target": "studio", "Configuration.FlowSid": "FW" + "0" * 32}
+    webhook = post(f"/v1/Conversations/{conversation}/Webhooks", flow)["sid"]
     role = post("/v1/Roles", {"FriendlyName": "fuzz-role", "Type": "conversation", "Permission": "sendMessage"})["sid"]
     address = post("/v1/Configuration/Addresses", {"Type": "sms", "Address": AUTOCREATE})["sid"]
     media = post(f"/v1/Services/{service}/Media", PNG, headers={"Content-Type": "image/png"})
@@ -121,6 +125,7 @@ def seed(live: LiveBridge, credentials: Credentials) -> Seeds:
         media=media["sid"],
         media_token=token,
         unrouted_id=unrouted,
+        webhook=webhook,
     )
 
 

@@ -161,3 +161,16 @@ def test_a_timer_whose_deadline_would_pass_year_9999_is_refused(
     assert_refused(api(bridge, "POST", "/v1/Configuration", data={"DefaultInactiveTimer": duration}))
     assert_refused(api(bridge, "POST", f"/v1/Conversations/{seeds.conversation}", data={"Timers.Closed": duration}))
     assert api(bridge, "POST", "/v1/Conversations", data={"FriendlyName": "still fine"}).status_code == 201
+
+
+# --- bridge/hooks/configuration.py: a retry count of 5,000 digits met int()'s own limit (a ValueError, a 500) ----
+
+
+@pytest.mark.parametrize("count", ["9" * 5000, "\u00b3", "03"])
+def test_a_service_webhook_retry_count_that_is_no_small_integer_is_refused(
+    bridge: LiveBridge, seeds: Seeds, count: str
+) -> None:
+    path = f"/v1/Services/{seeds.service}/Configuration/Webhooks"
+    response = api(bridge, "POST", path, data={"PostWebhookRetryCount": count})
+    assert_refused(response)
+    assert response.json()["code"] == 50065
