@@ -13,9 +13,10 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_init
 
 from bridge import logmask
+from bridge.carriers import carrier_problem
 from bridge.config import Settings
 from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
 
@@ -71,3 +72,13 @@ configure(app, Settings.from_env())
 @after_setup_task_logger.connect(dispatch_uid="bridge.logmask.task")
 def _mask_logs(logger: logging.Logger, **_kwargs: Any) -> None:
     logmask.install(logger)
+
+
+# Every worker, however started (the Procfile's `celery ... worker`, `bridge worker`, `bridge run`), checks its
+# carrier before it takes a task: on a real database with no carrier named it exits with the line that says what
+# to set, instead of reporting messages delivered that went nowhere.
+@worker_init.connect(dispatch_uid="bridge.carrier_check")
+def _refuse_without_carrier(**_kwargs: Any) -> None:
+    problem = carrier_problem(app.conf.bridge_settings)
+    if problem:
+        raise SystemExit(f"bridge worker: {problem}")
