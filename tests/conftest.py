@@ -144,8 +144,15 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
             store=build_store(bridge.settings),
         )
     )
+    # With its heartbeat, as a deployed worker has (the admin dashboard lists workers by it).
     with start_worker(
-        app, pool="threads", concurrency=4, perform_ping_check=False, loglevel="WARNING", shutdown_timeout=30
+        app,
+        pool="threads",
+        concurrency=4,
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+        without_heartbeat=False,
     ):
         yield
     use_context(None)

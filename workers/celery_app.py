@@ -19,6 +19,7 @@ from bridge import logmask
 from bridge.carriers import carrier_problem
 from bridge.config import Settings
 from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
+from workers import liveness  # noqa: F401  (workers record their heartbeats for the admin dashboard)
 
 _embedded_server: Any = None  # kept alive for the life of the process when the embedded Redis is in use
 
