@@ -48,6 +48,8 @@ class Settings:
     max_request_bytes: int = 1_048_576
     proxy_count: int = 0  # reverse proxies in front of the web process (Heroku: 1)
     log_level: str = "INFO"
+    log_format: str = "text"  # LOG_FORMAT: "text", or "json" for one JSON object per line
+    sentry_dsn: str | None = field(default=None, repr=False)  # SENTRY_DSN: errors go to Sentry when set
     # The carrier (Twilio Programmable Messaging), or the built-in simulator: see `carrier`.
     carrier_choice: str | None = None  # BRIDGE_CARRIER, when set: "twilio" or "simulator"
     twilio_account_sid: str | None = None
@@ -122,6 +124,8 @@ class Settings:
             max_request_bytes=_int(env, "BRIDGE_MAX_REQUEST_BYTES", 1_048_576),
             proxy_count=_int(env, "BRIDGE_PROXY_COUNT", 0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format(env),
+            sentry_dsn=env.get("SENTRY_DSN") or None,
             carrier_choice=carrier_choice,
             twilio_account_sid=twilio_sid,
             twilio_auth_token=twilio_token,
@@ -148,6 +152,13 @@ class Settings:
             admin_password_generated=admin_generated,
             secret_key=env.get("BRIDGE_SECRET_KEY") or derived_secret(credentials.auth_token, "admin-session"),
         )
+
+
+def log_format(env: Mapping[str, str]) -> str:
+    value = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if value not in ("text", "json"):
+        raise ConfigurationError(f"LOG_FORMAT must be text or json, got {value!r}")
+    return value
 
 
 def derived_secret(root: str, purpose: str) -> str:
