@@ -15,6 +15,11 @@ from pathlib import Path
 from bridge.sids import new_sid
 
 DEFAULT_PORT = 5000
+TWILIO, SIMULATOR = "twilio", "simulator"
+CARRIERS = (TWILIO, SIMULATOR)
+NO_CARRIER = (
+    "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set: set them, or BRIDGE_CARRIER=simulator to send nowhere"
+)
 CREDENTIALS_FILE = "credentials.json"
 ADMIN_FILE = "admin.json"
 
@@ -43,7 +48,10 @@ class Settings:
     max_request_bytes: int = 1_048_576
     proxy_count: int = 0  # reverse proxies in front of the web process (Heroku: 1)
     log_level: str = "INFO"
-    # The carrier (Twilio Programmable Messaging); no account SID means the built-in simulator.
+    log_format: str = "text"  # LOG_FORMAT: "text", or "json" for one JSON object per line
+    sentry_dsn: str | None = field(default=None, repr=False)  # SENTRY_DSN: errors go to Sentry when set
+    # The carrier (Twilio Programmable Messaging), or the built-in simulator: see `carrier`.
+    carrier_choice: str | None = None  # BRIDGE_CARRIER, when set: "twilio" or "simulator"
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
@@ -80,6 +88,17 @@ class Settings:
     def database_is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def carrier(self) -> str | None:
+        """Who sends: BRIDGE_CARRIER if set; else Twilio when its account is; else the simulator, but only on the
+        embedded default (SQLite). A real database with no carrier is None: a worker refuses to start (NO_CARRIER)
+        rather than report messages delivered that went nowhere."""
+        if self.carrier_choice:
+            return self.carrier_choice
+        if self.twilio_account_sid:
+            return TWILIO
+        return SIMULATOR if self.database_is_sqlite else None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -92,6 +111,11 @@ class Settings:
         twilio_sid, twilio_token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
         if twilio_sid and not twilio_token:
             raise ConfigurationError("TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN is not")
+        carrier_choice = (env.get("BRIDGE_CARRIER") or "").strip().lower() or None
+        if carrier_choice not in (None, *CARRIERS):
+            raise ConfigurationError(f"BRIDGE_CARRIER must be {' or '.join(CARRIERS)}, got {carrier_choice!r}")
+        if carrier_choice == TWILIO and not twilio_sid:
+            raise ConfigurationError(f"BRIDGE_CARRIER is twilio but {NO_CARRIER.split(': ')[0]}")
         return cls(
             instance_dir=instance_dir,
             database_url=database_url,
@@ -104,6 +128,9 @@ class Settings:
             max_request_bytes=_int(env, "BRIDGE_MAX_REQUEST_BYTES", 1_048_576),
             proxy_count=_int(env, "BRIDGE_PROXY_COUNT", 0),
             log_level=(env.get("LOG_LEVEL") or "INFO").upper(),
+            log_format=log_format(env),
+            sentry_dsn=env.get("SENTRY_DSN") or None,
+            carrier_choice=carrier_choice,
             twilio_account_sid=twilio_sid,
             twilio_auth_token=twilio_token,
             twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com").rstrip("/"),
@@ -132,6 +159,13 @@ class Settings:
             admin_password_generated=admin_generated,
             secret_key=env.get("BRIDGE_SECRET_KEY") or derived_secret(credentials.auth_token, "admin-session"),
         )
+
+
+def log_format(env: Mapping[str, str]) -> str:
+    value = (env.get("LOG_FORMAT") or "text").strip().lower()
+    if value not in ("text", "json"):
+        raise ConfigurationError(f"LOG_FORMAT must be text or json, got {value!r}")
+    return value
 
 
 def derived_secret(root: str, purpose: str) -> str:

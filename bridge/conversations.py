@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import accounts, errors, event_fields, events
+from bridge import accounts, errors, event_fields, events, jsontext
 from bridge.errors import BridgeError, conflict, invalid, not_found
 from bridge.messaging_services import find_messaging_service
 from bridge.models import Conversation, ConversationService, MessagingService, Participant
@@ -270,7 +270,8 @@ def _read_date_token(token: str) -> tuple[str, datetime, int]:
         if not token.startswith("PD") or len(token) > _MAX_TOKEN_LENGTH:
             raise ValueError
         body = token[2:]
-        direction, micros, row_id = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        direction, micros, row_id = jsontext.parse(raw, "Invalid PageToken")
         if direction not in ("after", "before") or type(micros) is not int or type(row_id) is not int:
             raise ValueError
         if not 0 <= row_id < 2**63:  # a forged value must not reach the database

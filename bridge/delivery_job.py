@@ -6,7 +6,6 @@ rules of the moment it is sent, not those of the moment it was written.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from sqlalchemy import Row, exists, func, select
 from sqlalchemy.orm import Session
 
-from bridge import accounts
+from bridge import accounts, jsontext
 from bridge.addresses import CHAT, WHATSAPP
 from bridge.carriers.base import LOOKUP_SLACK
 from bridge.models import (
@@ -265,7 +264,7 @@ def _ready_media(session: Session, media: list[dict[str, object]]) -> list[Media
 def attribution_setting(service_enabled: bool, conversation_attributes: str | None) -> bool:
     """The service's setting, unless the conversation's attributes say otherwise: {"bridge": {"attribution": ...}}."""
     try:
-        attributes = json.loads(conversation_attributes or "{}")
+        attributes = jsontext.loads(conversation_attributes or "{}")
     except ValueError:
         attributes = {}
     settings = attributes.get("bridge") if isinstance(attributes, dict) else None
@@ -293,7 +292,7 @@ def _attribution(session: Session, row: Row[Any]) -> str | None:
         user = session.scalar(select(User).where(User.service_id == row.service_id, User.identity == author.identity))
         return (user.friendly_name if user and user.friendly_name else None) or author.identity
     try:
-        attributes = json.loads(author.attributes or "{}")
+        attributes = jsontext.loads(author.attributes or "{}")
     except ValueError:
         attributes = {}
     if isinstance(attributes, dict):

@@ -70,6 +70,9 @@ class MaskingFilter(logging.Filter):
         except Exception:  # a broken format call: leave it for the handler to report as usual
             return True
         record.msg, record.args = mask(message), None
+        for name, value in vars(record).items():  # extra fields (`extra=`, the log context): a JSON line has them
+            if name not in _STANDARD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, name, MASK if name in BODY_FIELDS else mask(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -81,15 +84,20 @@ class MaskingFilter(logging.Filter):
 
 
 _FILTER = MaskingFilter()
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
 def installed_on(handler: logging.Handler) -> bool:
     return any(isinstance(existing, MaskingFilter) for existing in handler.filters)
 
 
+def install_on(handler: logging.Handler) -> None:
+    if not installed_on(handler):
+        handler.addFilter(_FILTER)
+
+
 def install(*loggers: logging.Logger) -> None:
     """Adds the mask to every handler of `loggers` (default: the root logger) that does not have it yet."""
     for logger in loggers or (logging.getLogger(),):
         for handler in list(logger.handlers):
-            if not installed_on(handler):
-                handler.addFilter(_FILTER)
+            install_on(handler)

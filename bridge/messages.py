@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,7 +9,7 @@ from sqlalchemy import Select, case, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bridge import delivery, errors, event_fields, events
+from bridge import delivery, errors, event_fields, events, jsontext
 from bridge.conversations import ACTIVE, CLOSED, INACTIVE, record_state_change, schedule_timers
 from bridge.errors import invalid, not_found
 from bridge.models import Conversation, Delivery, Message, Participant
@@ -44,10 +43,7 @@ def _validated(new: NewMessage) -> NewMessage:
     if new.content_sid is not None and not is_sid(new.content_sid, "HX"):
         raise invalid("ContentSid must be a Content SID (HX...)")
     if new.content_variables is not None:
-        try:
-            json.loads(new.content_variables)
-        except ValueError:
-            raise invalid("ContentVariables must be valid JSON") from None
+        jsontext.parse(new.content_variables, "ContentVariables must be valid JSON")
     if not (new.body or new.media or new.content_sid):
         raise invalid("A message needs a Body, a MediaSid or a ContentSid")
     if new.subject is not None:

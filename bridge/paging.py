@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from bridge import jsontext
 from bridge.errors import invalid
 
 T = TypeVar("T")
@@ -53,10 +54,10 @@ def decode_token(token: str) -> tuple[str, int]:
             raise ValueError
         body = token[2:]
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-        direction, key = json.loads(raw)
+        direction, key = jsontext.parse(raw, "Invalid PageToken")
         if direction not in ("after", "before") or type(key) is not int or not KEY_MIN <= key <= KEY_MAX:
             raise ValueError
-        # Only the exact form encode_token writes: no other encodings (json.loads reads UTF-16 too) or padding.
+        # Only the exact form encode_token writes: no other spellings of the same JSON, no padding.
         if encode_token(direction, key) != token:
             raise ValueError
     except (ValueError, binascii.Error, TypeError):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from enum import Enum
 from typing import Final
 from urllib.parse import urlsplit
 
-from bridge import errors
+from bridge import errors, jsontext
 from bridge.errors import invalid
 from bridge.timeutil import parse_duration
 
@@ -33,10 +32,7 @@ UNSET: Final = _Unset.UNSET
 def attributes(raw: str, limit: int) -> str:
     if len(raw.encode()) > limit:
         raise invalid(f"Attributes exceed the {limit}-byte limit", errors.ATTRIBUTES_INVALID)
-    try:
-        json.loads(raw)
-    except ValueError:
-        raise invalid("Attributes not valid JSON", errors.ATTRIBUTES_INVALID) from None
+    jsontext.parse(raw, "Attributes not valid JSON", errors.ATTRIBUTES_INVALID)
     return raw
 
 

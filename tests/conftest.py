@@ -145,7 +145,8 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
             store=build_store(bridge.settings),
         )
     )
-    # Deliveries and webhooks both: deployed, they are two worker processes, one per queue.
+    # Deliveries and webhooks both (deployed, they are two worker processes, one per queue), with its heartbeat,
+    # as a deployed worker has (the admin dashboard lists workers by it).
     with start_worker(
         app,
         pool="threads",
@@ -154,6 +155,7 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
         loglevel="WARNING",
         shutdown_timeout=30,
         queues=[DELIVERY_QUEUE, HOOKS_QUEUE],
+        without_heartbeat=False,
     ):
         yield
     use_context(None)

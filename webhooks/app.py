@@ -3,32 +3,37 @@
 from __future__ import annotations
 
 import io
-import logging
+import re
+import uuid
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
+from sentry_sdk.integrations.flask import FlaskIntegration
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bridge import accounts, logmask
+from bridge import accounts, errortracking, logcontext, logsetup
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError
 from webhooks import admin as admin_faces
-from webhooks import errors, openapi
+from webhooks import errors, health, openapi
 from webhooks.api import blueprints
 from webhooks.auth import authenticated
 from webhooks.carriers import twilio as twilio_webhooks
 from webhooks.errors import error_response
 
 API_PREFIXES = ("/v1/", "/messaging/v1/")
+# An incoming X-Request-Id (a proxy's, a client's) is kept when it is this plain; anything else gets a new one.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 # Routes that read (and bound) their own request bodies: media uploads go up to BRIDGE_MEDIA_MAX_BYTES.
 OWN_BODY_LIMIT = frozenset({"media.create_media"})
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logmask.install()  # phone numbers and bodies masked in what the root handlers write (bridge/logmask.py)
+    # Text or JSON lines, with the request's id and SIDs, numbers and bodies masked (bridge/logsetup.py).
+    logsetup.configure_root(settings.log_level, settings.log_format)
+    errortracking.init(settings.sentry_dsn, [FlaskIntegration()])
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -50,6 +55,27 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         accounts.ensure_defaults(session)
 
     errors.register(app)
+
+    @app.before_request
+    def _bind_log_context() -> None:
+        """Every log line of this request carries its id, and the SIDs its path names."""
+        offered = request.headers.get("X-Request-Id", "")
+        g.request_id = offered if REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
+        g.log_tokens = logcontext.bind(
+            request_id=g.request_id, **logcontext.fields_for_sids(list((request.view_args or {}).values()))
+        )
+
+    @app.after_request
+    def _echo_request_id(response: Response) -> Response:
+        if "request_id" in g:
+            response.headers["X-Request-Id"] = g.request_id
+        return response
+
+    @app.teardown_request
+    def _unbind_log_context(_error: BaseException | None) -> None:
+        tokens = g.pop("log_tokens", None)
+        if tokens is not None:
+            logcontext.unbind(tokens)
 
     @app.before_request
     def _refuse_oversized_chunked_bodies() -> None:
@@ -84,4 +110,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_blueprint(twilio_webhooks.blueprint)
     admin_faces.init_app(app, settings)  # console and JSON API: session, CSRF, sign-in rate limit
     app.register_blueprint(openapi.blueprint)  # /openapi.json
+    app.register_blueprint(health.blueprint)  # /healthz, /readyz: for load balancers, no credentials
     return app

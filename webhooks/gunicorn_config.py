@@ -7,7 +7,8 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from bridge import logmask
+from bridge import logsetup
+from bridge.config import log_format
 
 bind = os.environ.get("BRIDGE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -23,11 +24,13 @@ access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
 
 # gunicorn's error and access logs get the bridge's mask too (bridge/logmask.py). The path alone can carry a
-# number (/v1/Configuration/Addresses/+1415...), and an error line prints the whole request URI.
+# number (/v1/Configuration/Addresses/+1415...), and an error line prints the whole request URI. With
+# LOG_FORMAT=json they are JSON lines like the app's (bridge/logsetup.py).
 class MaskingLogger(Logger):
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        logmask.install(self.error_log, self.access_log)
+        for logger in (self.error_log, self.access_log):
+            logsetup.adopt_all(logger, log_format(os.environ))
 
 
 logger_class = MaskingLogger

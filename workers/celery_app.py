@@ -13,11 +13,14 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init
+from sentry_sdk.integrations.celery import CeleryIntegration
 
-from bridge import logmask
+from bridge import errortracking, logsetup
+from bridge.carriers import carrier_problem
 from bridge.config import Settings
 from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
+from workers import liveness  # noqa: F401  (workers record their heartbeats for the admin dashboard)
 from workers.queues import DELIVERY_QUEUE, HOOKS_QUEUE
 
 _embedded_server: Any = None  # kept alive for the life of the process when the embedded Redis is in use
@@ -86,8 +89,25 @@ app = Celery("bridge", include=["workers.tasks"])
 configure(app, Settings.from_env())
 
 
-# Celery configures its loggers when a worker or beat starts; mask what their handlers write.
+# Celery configures its loggers when a worker or beat starts: their handlers write text or JSON (LOG_FORMAT), with
+# the log context's fields (a delivery's SIDs) and numbers and bodies masked.
 @after_setup_logger.connect(dispatch_uid="bridge.logmask")
 @after_setup_task_logger.connect(dispatch_uid="bridge.logmask.task")
-def _mask_logs(logger: logging.Logger, **_kwargs: Any) -> None:
-    logmask.install(logger)
+def _format_logs(logger: logging.Logger, **_kwargs: Any) -> None:
+    logsetup.adopt_all(logger, app.conf.bridge_settings.log_format)
+
+
+@beat_init.connect(dispatch_uid="bridge.sentry.beat")
+def _beat_errors_to_sentry(**_kwargs: Any) -> None:
+    errortracking.init(app.conf.bridge_settings.sentry_dsn, [CeleryIntegration()])
+
+
+# Every worker, however started (the Procfile's `celery ... worker`, `bridge worker`, `bridge run`), checks its
+# carrier before it takes a task: on a real database with no carrier named it exits with the line that says what
+# to set, instead of reporting messages delivered that went nowhere.
+@worker_init.connect(dispatch_uid="bridge.carrier_check")
+def _refuse_without_carrier(**_kwargs: Any) -> None:
+    problem = carrier_problem(app.conf.bridge_settings)
+    if problem:
+        raise SystemExit(f"bridge worker: {problem}")
+    errortracking.init(app.conf.bridge_settings.sentry_dsn, [CeleryIntegration()])

@@ -18,7 +18,7 @@ import requests
 from twilio.request_validator import RequestValidator
 
 from bridge import accounts
-from bridge.carriers import carrier_account_sid, carrier_auth_token
+from bridge.carriers import carrier_account_sid, carrier_auth_token, carrier_problem
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.embedded import socket_url, start_embedded_redis
@@ -91,6 +91,7 @@ def migrate() -> None:
 def run(host: str, concurrency: int, workers: int) -> None:
     """Web + workers + beat together (embedded default when DATABASE_URL / REDIS_URL are unset)."""
     settings = Settings.from_env()
+    _require_carrier(settings)
     migrate_database(settings)
     env = dict(os.environ)
     env.setdefault("BRIDGE_INSTANCE_DIR", str(settings.instance_dir))
@@ -134,7 +135,15 @@ def web(bind: str | None) -> None:
 @click.option("--concurrency", default=8, show_default=True)
 def worker(concurrency: int) -> None:
     """A delivery worker (Celery), as the Procfile runs it."""
+    _require_carrier(Settings.from_env())
     os.execv(sys.executable, worker_command(concurrency))
+
+
+def _require_carrier(settings: Settings) -> None:
+    """Said before anything starts; the worker itself checks again (workers/celery_app.py)."""
+    problem = carrier_problem(settings)
+    if problem:
+        raise click.ClickException(problem)
 
 
 @main.command()

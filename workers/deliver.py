@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from bridge import delivery, opt_outs, translate
+from bridge import delivery, logcontext, opt_outs, translate
 from bridge.carriers.base import OPTED_OUT, CarrierError, OutboundMessage
 from bridge.config import Settings
 from bridge.delivery_job import DeliveryJob
@@ -102,10 +102,16 @@ def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:
         job = delivery.claim(session, delivery_id, ctx.settings.delivery_lease_seconds)
         if job is None:
             return Outcome()  # already done, in flight elsewhere, not due, or waiting its turn
-        sends = _render_or_block(session, job, ctx.settings)
-    if sends is None:
-        return Outcome(next_delivery_id=_next_in_line(ctx, job))
-    return _send(ctx, job, sends)
+        with logcontext.bound(**_log_fields(job)):
+            sends = _render_or_block(session, job, ctx.settings)
+    with logcontext.bound(**_log_fields(job)):
+        if sends is None:
+            return Outcome(next_delivery_id=_next_in_line(ctx, job))
+        return _send(ctx, job, sends)
+
+
+def _log_fields(job: DeliveryJob) -> dict[str, str | None]:
+    return {"delivery_sid": job.delivery_sid, "message_sid": job.message_sid, "conversation_sid": job.conversation_sid}
 
 
 def _render_or_block(session: Session, job: DeliveryJob, settings: Settings) -> list[OutboundMessage] | None:

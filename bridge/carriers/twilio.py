@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
+from bridge import jsontext
 from bridge.carriers.base import (
     TIMEOUT,
     UNREACHABLE,
@@ -146,7 +146,7 @@ def _page_error(exc: TwilioException, http: _RoutedHttpClient) -> CarrierError:
     if response is None:
         return CarrierError(UNREACHABLE, f"carrier error: {exc}", retryable=True)
     try:
-        body = json.loads(response.text)
+        body = jsontext.loads(response.text)
     except ValueError:
         body = {}
     body = body if isinstance(body, dict) else {}

@@ -548,6 +548,52 @@ def _document_path() -> dict[str, Any]:
     }
 
 
+_READINESS = {
+    "type": "object",
+    "required": ["status", "checks", "carrier"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "unavailable"]},
+        "checks": {
+            "type": "object",
+            "required": ["database", "redis", "migrations"],
+            "additionalProperties": {"type": "string", "description": "ok, or the kind of failure"},
+        },
+        "carrier": {"type": "string", "description": "who sends; the simulator reaches no phones"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _health_paths() -> dict[str, Any]:
+    """For load balancers: no credentials (README, "Health checks")."""
+    alive = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}}
+    return {
+        "/healthz": {
+            "get": _operation(
+                "FetchLiveness",
+                "The web process serves (touches neither the database nor Redis)",
+                {"200": {"description": "Alive", "content": _json(alive)}},
+                tag="Health",
+                security=_PUBLIC,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+        "/readyz": {
+            "get": _operation(
+                "FetchReadiness",
+                "The database and Redis answer and the schema is current",
+                {
+                    "200": {"description": "Ready", "content": _json(_READINESS)},
+                    "503": {"description": "A check failed (named in checks)", "content": _json(_READINESS)},
+                },
+                tag="Health",
+                security=_PUBLIC,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+    }
+
+
 @cache
 def _twilio_spec_text() -> str:
     return TWILIO_SPEC_PATH.read_text()
@@ -571,7 +617,8 @@ def _document_text() -> str:
             paths[template] = kept
     _extend_service_configuration(paths, components)
     _extend_service_webhook_configuration(paths, components)
-    for extra in (_messaging_paths(), _media_paths(), _webhook_paths(), _admin_paths(), _document_path()):
+    extras = (_messaging_paths(), _media_paths(), _webhook_paths(), _admin_paths(), _document_path(), _health_paths())
+    for extra in extras:
         paths.update(extra)
     document = {
         "openapi": "3.0.3",

@@ -331,6 +331,7 @@ class Fuzzer:
         for in_query, name in fields:
             place = "query" if in_query else body
             values = [[v] for v in rng.sample(HOSTILE_STRINGS, min(len(HOSTILE_STRINGS), HOSTILE_PER_FIELD))]
+            values += [[rng.choice(bombs)] for bombs in PARSER_BOMBS.values()]
             for group in [*values, rng.sample(short, 2)]:  # and one repeated key per field
                 if place == "query" and any(len(quote(v)) > MAX_QUERY_VALUE for v in group):
                     continue
@@ -339,6 +340,17 @@ class Fuzzer:
                     # A MessageSid seen before is a carrier retry, answered 200 with nothing stored.
                     additions.append((body, "MessageSid", "SM" + rng.randbytes(16).hex()))
                 self._send(operation, base, "hostile-values", self._variant(base, kind, additions, replace=True))
+        if any(declared.media_type == "application/json" for declared in operation.body):
+            for bombs in PARSER_BOMBS.values():
+                self._send(operation, base, "hostile-values", self._raw_json_body(base, rng.choice(bombs)))
+
+    def _raw_json_body(self, case: Case, text: str) -> dict[str, Any]:
+        """The case's request with `text` as its whole JSON body, as sent by a client that writes its own JSON."""
+        kwargs = self._kwargs(case)
+        kwargs.pop("json", None)
+        kwargs["data"] = text.encode("utf-8", "surrogatepass")
+        kwargs["headers"] = {**kwargs["headers"], "Content-Type": "application/json"}
+        return kwargs
 
     def _seeded_path(self, operation: APIOperation) -> Any:
         """Each path parameter: often a seeded resource's SID (or name), else whatever schemathesis generates."""
@@ -571,6 +583,24 @@ HOSTILE_STRINGS = [
     *("IS" + "0" * 32, "CH" + "g" * 32, "MG" + "0" * 31, "RL" + "F" * 32, "ME" + "0" * 32 + "\n", "SK" + "0" * 32),
     *("%00", "%", "%zz", "../../etc/passwd", "'; DROP TABLE users; --", "<script>alert(1)</script>", "a" * 70_000),
 ]
+# JSON that breaks parsers, or parses and breaks what comes after: nesting past the parser's recursion limit
+# (RecursionError, not ValueError), numbers past a double or past int parsing, long runs of escapes, lone surrogates
+# (no UTF-8 encoder takes them, PostgreSQL's neither) and NULs in fields a reader of the object may store. All but the
+# long integers fit the smallest attributes limit (4 KB). The sweep gives every field one of each kind, and every JSON
+# body is also sent whole as one of each.
+PARSER_BOMBS = {
+    "deep nesting": ["[" * 3000, '{"a":' * 800, "[" * 1500 + "]" * 1500, '[{"":' * 700, '{"a": ' + "[" * 3000 + "}"],
+    "huge numbers": ["1e999999", "-1e999999", "[1e400]", "9" * 4400, '{"n": ' + "9" * 4400 + "}", "Infinity"],
+    "escape runs": ['"' + "\\" * 1500 + '"', '"' + "\\" * 1500 + '\\"', '"' + "\\u0000" * 600 + '"'],
+    "surrogates and NULs": [
+        '"\\ud800"',
+        '["\\udc00\\ud800"]',
+        '{"\\udfff": 1}',
+        '{"identity": "\\ud800", "messaging_binding": {"address": "\\ud800", "proxy_address": "a\\u0000"}}',
+        '{"identity": "a\\u0000", "address": "\\u0000", "friendly_name": "\\ud83d"}',
+    ],
+}
+HOSTILE_STRINGS += [bomb for bombs in PARSER_BOMBS.values() for bomb in bombs]
 HOSTILE = st.one_of(
     st.sampled_from(HOSTILE_STRINGS),
     st.text(st.characters(codec="utf-8"), max_size=40),

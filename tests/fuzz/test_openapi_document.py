@@ -122,7 +122,8 @@ def test_webhooks_and_the_admin_api_name_their_own_security(method: str, templat
 def test_public_operations_need_no_credentials_and_the_rest_do() -> None:
     document = build_document()
     public = {(m, t) for m, t, op in operations(document) if op.get("security") == []}
-    assert public == {("GET", "/openapi.json"), ("GET", "/media/{Sid}/{Token}")}
+    health = {("GET", "/healthz"), ("GET", "/readyz")}
+    assert public == {("GET", "/openapi.json"), ("GET", "/media/{Sid}/{Token}"), *health}
     assert document["security"] == [{"accountSid_authToken": []}]
 
 

@@ -298,9 +298,9 @@ def test_an_unrouted_message_is_rerouted_from_the_console(
 
 @pytest.fixture
 def chromium() -> Iterator[object]:
-    """Debian's chromium under Playwright. Missing is a failure, not a skip: .ci/run installs it."""
+    """Debian's chromium under Playwright. Missing is a failure, not a skip: scripts/prerequisites installs it."""
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium), as .ci/run does")
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

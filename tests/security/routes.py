@@ -39,6 +39,8 @@ PUBLIC: dict[str, str] = {
     "/admin/static/<path:filename>": "the console's stylesheet and script (no data); the sign-in page needs them",
     "/admin/sign-in": "the admin sign-in form itself: CSRF-protected and rate-limited per address and username",
     "/openapi.json": "the description of the bridge's API (paths and schemas, no data), as Twilio publishes its own",
+    "/healthz": "liveness for load balancers: a constant body, touches neither the database nor Redis",
+    "/readyz": "readiness for load balancers: each check's name and 'ok' or the kind of failure, no hosts or data",
 }
 WEBHOOK_PREFIX = "/webhooks/"
 SIGNED_MEDIA_PREFIX = "/media/"

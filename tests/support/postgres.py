@@ -64,8 +64,15 @@ class PrivatePostgres:
 
     def restart(self, down_for: float = 0.0) -> None:
         """Stops the server (every connection drops), waits `down_for` seconds, starts it again."""
-        self._pg_ctl("stop", "-m", "fast", "-w")
+        self.stop_server()
         time.sleep(down_for)
+        self.start_server()
+
+    def stop_server(self) -> None:
+        """Stops the server, keeping its data for `start_server`."""
+        self._pg_ctl("stop", "-m", "fast", "-w")
+
+    def start_server(self) -> None:
         self._pg_ctl("start", "-w", "-o", f"-p {self.port} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off")
         self._wait_ready()
 

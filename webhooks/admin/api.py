@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from bridge import admin, delivery
+from bridge import admin, delivery, jsontext
 from bridge.errors import BridgeError, invalid, not_found
 from bridge.paging import KEY_MAX, Page, PageRequest
 from bridge.timeutil import iso
@@ -98,7 +98,7 @@ def message_timeline(message_sid: str) -> Response:
 
 def _body_values() -> MultiDict[str, str]:
     if request.is_json:
-        return filters.values_from_json(request.get_json())
+        return filters.values_from_json(jsontext.parse(request.get_data(), "The request body must be a JSON object"))
     return MultiDict(request.form)
 
 

@@ -10,17 +10,21 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
+import redis
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from bridge import admin, delivery
+from bridge.carriers import sends_nowhere
 from bridge.errors import BridgeError, invalid, not_found
 from bridge.models import UnroutedMessage
 from bridge.paging import KEY_MAX, PageRequest
 from bridge.timeutil import iso, utcnow
+from webhooks import health
 from webhooks.admin import auth, chart, csrf, filters, present
 from webhooks.api.base import database, page_request
+from workers import liveness
 
 blueprint = Blueprint(
     "admin",
@@ -115,6 +119,11 @@ def dashboard() -> str:
             select(func.count()).select_from(UnroutedMessage).where(UnroutedMessage.status == "unrouted")
         )
         recent = admin.audit_trail(session, PageRequest(page_size=6)).items
+    try:
+        workers: list[liveness.SeenWorker] | None = liveness.seen(health.quick_redis())
+    except redis.RedisError:
+        workers = None  # Redis is unreachable: the page says so rather than wait for it
+    settings = current_app.extensions["bridge.settings"]
     return render_template(
         "admin/dashboard.html",
         nav="dashboard",
@@ -127,6 +136,9 @@ def dashboard() -> str:
         by_code=by_code,
         unrouted_waiting=waiting or 0,
         recent=recent,
+        workers=workers,
+        worker_window=int(liveness.SEEN_WINDOW_SECONDS),
+        sends_nowhere=sends_nowhere(settings),
     )
 
 

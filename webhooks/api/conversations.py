@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from bridge import accounts, conversations, errors, event_fields, messaging_services, participants
+from bridge import accounts, conversations, errors, event_fields, jsontext, messaging_services, participants
 from bridge.errors import BridgeError, invalid
 from bridge.hooks import pre
 from bridge.models import Conversation
@@ -190,10 +190,7 @@ def _participant_specs(raw_values: list[str]) -> list[dict[str, Any]]:
         )
     specs = []
     for raw in raw_values:
-        try:
-            spec = json.loads(raw)
-        except ValueError:
-            raise invalid("Each Participant must be a JSON object") from None
+        spec = jsontext.parse(raw, "Each Participant must be a JSON object")
         if not isinstance(spec, dict):
             raise invalid("Each Participant must be a JSON object")
         binding = spec.get("messaging_binding") or {}
@@ -218,9 +215,13 @@ def _participant_specs(raw_values: list[str]) -> list[dict[str, Any]]:
 
 
 def _optional_str(value: Any, name: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise invalid(f"Participant {name} must be a string")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"Participant {name} must be a string")
+    if "\x00" in value:  # as in every form field: PostgreSQL's text cannot hold it
+        raise invalid(f"Participant {name} must not contain NUL characters")
+    return value
 
 
 @scoped_route(blueprint, "/ConversationWithParticipants", methods=["POST"], pre_event=_before_adding)
