@@ -14,7 +14,7 @@ from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError
 from webhooks import admin as admin_faces
-from webhooks import errors, openapi
+from webhooks import errors, metrics, openapi
 from webhooks.api import blueprints
 from webhooks.auth import authenticated
 from webhooks.carriers import twilio as twilio_webhooks
@@ -84,4 +84,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.register_blueprint(twilio_webhooks.blueprint)
     admin_faces.init_app(app, settings)  # console and JSON API: session, CSRF, sign-in rate limit
     app.register_blueprint(openapi.blueprint)  # /openapi.json
+    app.register_blueprint(metrics.blueprint)  # /metrics, behind BRIDGE_METRICS_TOKEN
     return app

@@ -1,0 +1,127 @@
+"""`/metrics` on the live bridge, scraped over HTTP and parsed with prometheus_client's own parser: what it counts
+is what the fake carrier saw and what the webhooks were answered. The counters belong to this test process (the
+live bridge and the Celery worker run in it), so each test compares a scrape before with one after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+import requests
+from twilio.rest import Client
+
+from bridge.db import Database
+from tests.integration.conftest import delivery_statuses
+from tests.security.routes import in_process
+from tests.support.fake_carrier import FakeCarrier
+from tests.support.live import LiveBridge
+from tests.support.scrape import Scrape, scrape
+from tests.support.waiting import eventually
+
+ALICE, BOB, CAROL = "+14155550131", "+14155550132", "+14155550133"
+WEBHOOKS = "bridge_webhooks_total"
+DELIVERIES = "bridge_deliveries_total"
+
+
+@pytest.fixture
+def metrics(live: LiveBridge) -> Iterator[tuple[LiveBridge, Scrape]]:
+    """The live bridge and a scrape taken before the test acts."""
+    yield live, scrape(live.url, live.settings.metrics_token)
+
+
+def read(live: LiveBridge) -> Scrape:
+    return scrape(live.url, live.settings.metrics_token)
+
+
+@pytest.fixture
+def room(client: Client, sender_pool: dict[str, str]) -> str:
+    """Alice, Bob and Carol on SMS in one conversation; returns its sender."""
+    conversation = client.conversations.v1.conversations.create(friendly_name="three on sms")
+    for address in (ALICE, BOB, CAROL):
+        conversation.participants.create(
+            messaging_binding_address=address, messaging_binding_proxy_address=sender_pool["sms"]
+        )
+    return sender_pool["sms"]
+
+
+def test_the_scrape_is_prometheus_text_naming_every_bridge_metric(live: LiveBridge) -> None:
+    scraped = read(live)
+    assert {"bridge_webhooks", "bridge_deliveries", "bridge_carrier_request_duration_seconds"} <= set(scraped.families)
+    assert scraped.families["bridge_webhooks"].type == "counter"
+    assert scraped.families["bridge_carrier_request_duration_seconds"].type == "histogram"
+
+
+def test_refused_webhooks_are_counted_by_reason(
+    metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
+) -> None:
+    live, before = metrics
+    inbound_url, status_url = f"{live.url}/webhooks/twilio/inbound", f"{live.url}/webhooks/twilio/status/DY{'0' * 32}"
+    good = worker.inbound_params(ALICE, room, "hello")
+    refusals = [
+        (worker.post_inbound(live.url, good, signature="not-a-signature"), 403),
+        (worker.post_inbound(live.url, {**good, "From": "not a number"}), 400),
+        (worker.post_inbound(live.url, {**good, "NumMedia": "eleven"}), 400),
+        (worker.post_inbound(live.url, {**good, "Body": "x" * 300_000}), 413),
+        (requests.post(inbound_url, data=good, timeout=30), 403),  # no signature at all
+        (requests.post(status_url, data={"MessageStatus": "sent"}, timeout=30), 403),
+    ]
+    assert [response.status_code for response, _ in refusals] == [status for _, status in refusals]
+    grown = read(live).since(before)
+    inbound = {"webhook": "inbound", "result": "refused"}
+    assert grown.total(WEBHOOKS, **inbound, outcome="bad_signature") == 2
+    assert grown.total(WEBHOOKS, **inbound, outcome="malformed") == 2
+    assert grown.total(WEBHOOKS, **inbound, outcome="too_large") == 1
+    assert grown.total(WEBHOOKS, webhook="status", result="refused", outcome="bad_signature") == 1
+    assert grown.total(WEBHOOKS, result="accepted") == 0
+
+
+def test_a_webhook_the_database_cannot_store_is_counted_as_refused(
+    metrics: tuple[LiveBridge, Scrape], throwaway_app_on_no_database: object, fake_carrier: FakeCarrier
+) -> None:
+    live, before = metrics
+    send = in_process(throwaway_app_on_no_database)  # type: ignore[arg-type]
+    params = fake_carrier.inbound_params(ALICE, "+12015550100", "hello")
+    url = live.settings.public_base_url + "/webhooks/twilio/inbound"
+    headers = {
+        "X-Twilio-Signature": fake_carrier.validator.compute_signature(url, params),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    reply = send("POST", "/webhooks/twilio/inbound", headers=headers, data=urlencode(params))
+    assert reply.status == 503
+    grown = read(live).since(before)
+    assert grown.total(WEBHOOKS, webhook="inbound", result="refused", outcome="database_unavailable") == 1
+
+
+@pytest.fixture
+def throwaway_app_on_no_database(live: LiveBridge) -> Iterator[object]:
+    """A second app from the same settings (Celery's configuration stays as it is), whose database then vanishes:
+    nothing listens on the port its URL names."""
+    from webhooks import create_app
+
+    app = create_app(live.settings, database=live.database)
+    gone = Database("postgresql+psycopg://postgres@127.0.0.1:9/gone", connect_args={"connect_timeout": 2})
+    app.extensions["bridge.database"] = gone
+    yield app
+    gone.dispose()
+
+
+def test_status_callbacks_are_counted_applied_or_ignored(
+    metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
+) -> None:
+    live, _ = metrics
+    assert worker.post_inbound(live.url, worker.inbound_params(ALICE, room, "hello again")).status_code == 200
+    sends = worker.wait_for(2)
+    eventually(lambda: delivery_statuses(live).get("delivered") == 2, message="both receipts delivered")
+    before = read(live)
+    first = sends[0]
+    assert worker.post_status(first, "delivered") == 200  # a duplicate
+    assert worker.post_status(first, "sent") == 200  # late: the receipt is already further
+    assert worker.post_status(first, "read") == 200  # moves it on
+    assert worker.post_status(first, "queued") == 200  # not a status a receipt takes
+    grown = read(live).since(before)
+    status = {"webhook": "status", "result": "accepted"}
+    assert grown.total(WEBHOOKS, **status, outcome="ignored") == 3
+    assert grown.total(WEBHOOKS, **status, outcome="applied") == 1
+    assert grown.total(DELIVERIES) == 1
+    assert grown.total(DELIVERIES, status="read", channel="sms", error_code="0") == 1
