@@ -11,10 +11,12 @@ import pytest
 import requests
 from twilio.rest import Client
 
+from bridge import opt_outs
+from bridge.carriers.base import INVALID_NUMBER, OPTED_OUT
 from bridge.db import Database
 from tests.integration.conftest import delivery_statuses
 from tests.security.routes import in_process
-from tests.support.fake_carrier import FakeCarrier
+from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.scrape import Scrape, scrape
 from tests.support.waiting import eventually
@@ -22,6 +24,7 @@ from tests.support.waiting import eventually
 ALICE, BOB, CAROL = "+14155550131", "+14155550132", "+14155550133"
 WEBHOOKS = "bridge_webhooks_total"
 DELIVERIES = "bridge_deliveries_total"
+CARRIER_COUNT = "bridge_carrier_request_duration_seconds_count"
 
 
 @pytest.fixture
@@ -106,6 +109,32 @@ def throwaway_app_on_no_database(live: LiveBridge) -> Iterator[object]:
     gone.dispose()
 
 
+def test_a_relay_is_counted_as_the_carrier_saw_it(
+    metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
+) -> None:
+    live, before = metrics
+    assert worker.post_inbound(live.url, worker.inbound_params(ALICE, room, "hello both")).status_code == 200
+    sends = worker.wait_for(2)
+    eventually(lambda: delivery_statuses(live).get("delivered") == 2, message="both receipts delivered")
+    grown = read(live).since(before)
+
+    assert len(sends) == 2 and {send.to_address for send in sends} == {BOB, CAROL}
+    assert grown.total(WEBHOOKS, webhook="inbound", result="accepted") == 1
+    assert grown.total(WEBHOOKS, webhook="inbound", result="accepted", outcome="routed") == 1
+    assert grown.total(DELIVERIES, status="sent", channel="sms", error_code="0") == len(sends)
+    assert grown.total(DELIVERIES, status="delivered", channel="sms", error_code="0") == len(sends)
+    assert grown.total(DELIVERIES) == 2 * len(sends)
+    assert grown.total(CARRIER_COUNT, operation="send", outcome="ok") == len(sends)
+    assert grown.total(CARRIER_COUNT) == len(sends)
+    assert grown.total("bridge_carrier_request_duration_seconds_bucket", operation="send", le="+Inf") == len(sends)
+    assert grown.total("bridge_carrier_request_duration_seconds_sum", operation="send") > 0
+    # Each send's `sent` and `delivered` callbacks: `delivered` moves the receipt; `sent` does too when it beats the
+    # worker's own record of the send, and is ignored when it comes after.
+    status = {"webhook": "status", "result": "accepted"}
+    assert grown.total(WEBHOOKS, **status) == 2 * len(sends)
+    assert len(sends) <= grown.total(WEBHOOKS, **status, outcome="applied") <= 2 * len(sends)
+
+
 def test_status_callbacks_are_counted_applied_or_ignored(
     metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
 ) -> None:
@@ -125,3 +154,30 @@ def test_status_callbacks_are_counted_applied_or_ignored(
     assert grown.total(WEBHOOKS, **status, outcome="applied") == 1
     assert grown.total(DELIVERIES) == 1
     assert grown.total(DELIVERIES, status="read", channel="sms", error_code="0") == 1
+
+
+def test_failures_are_counted_with_the_carriers_error_code(
+    metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
+) -> None:
+    live, before = metrics
+    worker.failures_by_number[CAROL] = Failure(400, INVALID_NUMBER, "The 'To' number is not a valid phone number")
+    assert worker.post_inbound(live.url, worker.inbound_params(ALICE, room, "one of you is wrong")).status_code == 200
+    eventually(lambda: delivery_statuses(live) == {"delivered": 1, "failed": 1}, message="one delivered, one failed")
+    grown = read(live).since(before)
+    assert grown.total(DELIVERIES, status="failed", channel="sms", error_code=str(INVALID_NUMBER)) == 1
+    assert grown.total(DELIVERIES, status="sent") == 1
+    assert grown.total(CARRIER_COUNT, operation="send", outcome="rejected") == 1
+    assert grown.total(CARRIER_COUNT, operation="send", outcome="ok") == 1
+
+
+def test_a_send_time_rule_is_counted_as_a_failure_without_a_carrier_call(
+    metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
+) -> None:
+    live, before = metrics
+    with live.database.transaction() as session:
+        opt_outs.record_opt_out(session, CAROL, room, "STOP")
+    assert worker.post_inbound(live.url, worker.inbound_params(ALICE, room, "carol opted out")).status_code == 200
+    eventually(lambda: delivery_statuses(live) == {"delivered": 1, "failed": 1}, message="one delivered, one blocked")
+    grown = read(live).since(before)
+    assert grown.total(DELIVERIES, status="failed", channel="sms", error_code=str(OPTED_OUT)) == 1
+    assert grown.total(CARRIER_COUNT) == len(worker.snapshot()) == 1

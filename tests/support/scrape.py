@@ -3,7 +3,7 @@ difference between two scrapes (the counters of a long-lived process only grow, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import requests
@@ -54,7 +54,3 @@ def get(base_url: str, token: str | None, headers: Mapping[str, str] | None = No
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
     return requests.get(base_url + "/metrics", headers=sent, timeout=30)
-
-
-def names(scraped: Scrape) -> Iterable[str]:
-    return scraped.families.keys()
