@@ -181,3 +181,35 @@ def test_a_send_time_rule_is_counted_as_a_failure_without_a_carrier_call(
     grown = read(live).since(before)
     assert grown.total(DELIVERIES, status="failed", channel="sms", error_code=str(OPTED_OUT)) == 1
     assert grown.total(CARRIER_COUNT) == len(worker.snapshot()) == 1
+
+
+DEPTH, AGE = "bridge_delivery_queue_depth", "bridge_delivery_queue_oldest_age_seconds"
+DAVE, ERIN = "+14155550134", "+14155550135"
+
+
+def test_the_queue_per_sender_is_read_from_the_database(
+    live: LiveBridge, worker: FakeCarrier, room: str, client: Client, sender_pool: dict[str, str]
+) -> None:
+    other_room = client.conversations.v1.conversations.create(friendly_name="two on the second number")
+    for address in (DAVE, ERIN):
+        other_room.participants.create(
+            messaging_binding_address=address, messaging_binding_proxy_address=sender_pool["sms2"]
+        )
+    idle = read(live)
+    assert idle.series(DEPTH) == [{"sender": "other"}] and idle.total(DEPTH) == 0
+    assert idle.total(AGE) == 0
+
+    worker.outage = Failure(503, 20500, "Service unavailable")  # every send is retried later: the rows wait
+    for author, sender in ((ALICE, room), (DAVE, sender_pool["sms2"])):
+        assert worker.post_inbound(live.url, worker.inbound_params(author, sender, "wait")).status_code == 200
+    eventually(lambda: len(worker.rejected) >= 3, message="each delivery tried once")
+    waiting = read(live)
+    assert waiting.total(DEPTH, sender=room) == 2
+    assert waiting.total(DEPTH, sender=sender_pool["sms2"]) == 1
+    assert waiting.total(DEPTH, sender="other") == 0
+    assert 0 < waiting.total(AGE, sender=room) < 60
+
+    worker.outage = None
+    eventually(lambda: delivery_statuses(live).get("delivered") == 3, message="all three delivered")
+    drained = read(live)
+    assert drained.series(DEPTH) == [{"sender": "other"}] and drained.total(DEPTH) == 0
