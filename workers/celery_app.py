@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger
+from celery.signals import after_setup_logger, after_setup_task_logger, worker_ready
 
 from bridge import logmask
 from bridge.config import Settings
 from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
+from workers import metrics_server
 
 _embedded_server: Any = None  # kept alive for the life of the process when the embedded Redis is in use
 
@@ -71,3 +72,11 @@ configure(app, Settings.from_env())
 @after_setup_task_logger.connect(dispatch_uid="bridge.logmask.task")
 def _mask_logs(logger: logging.Logger, **_kwargs: Any) -> None:
     logmask.install(logger)
+
+
+# A worker's own metrics endpoint, when BRIDGE_METRICS_PORT asks for one (workers/metrics_server.py).
+@worker_ready.connect(dispatch_uid="bridge.metrics_endpoint")
+def _serve_metrics(**_kwargs: Any) -> None:
+    settings: Settings = app.conf.bridge_settings
+    if settings.metrics_port is not None:
+        metrics_server.serve(settings)
