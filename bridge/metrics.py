@@ -11,9 +11,13 @@ Label values come from short fixed lists (and Twilio's error codes), never from 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Histogram, disable_created_metrics
 
 from bridge.carriers.base import RATE_LIMITED, TIMEOUT, UNREACHABLE, CarrierError
+
+# No `_created` series beside each counter and histogram: a process's start time per series is noise on a
+# dashboard, and multiprocess mode has none, so a scrape reads the same whichever mode a process is in.
+disable_created_metrics()
 
 # bridge_webhooks_total: webhook
 INBOUND, STATUS = "inbound", "status"
