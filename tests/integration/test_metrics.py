@@ -4,7 +4,10 @@ live bridge and the Celery worker run in it), so each test compares a scrape bef
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -213,3 +216,57 @@ def test_the_queue_per_sender_is_read_from_the_database(
     eventually(lambda: delivery_statuses(live).get("delivered") == 3, message="all three delivered")
     drained = read(live)
     assert drained.series(DEPTH) == [{"sender": "other"}] and drained.total(DEPTH) == 0
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+
+
+def documented_metrics() -> dict[str, set[str]]:
+    """The README's metrics table: each metric's name and its labels (a cell's `names`, their values in brackets)."""
+    table = {}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.split("|")[1:-1]]
+        if len(cells) == 4 and re.fullmatch(r"`bridge_[a-z_]+`", cells[0]):
+            labels = set(re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", cells[2])))
+            table[cells[0].strip("`")] = labels
+    return table
+
+
+def test_the_readme_lists_every_metric_the_bridge_exports(live: LiveBridge) -> None:
+    exported = {
+        name + ("_total" if family.type == "counter" else ""): family.type
+        for name, family in read(live).families.items()
+        if name.startswith("bridge_")
+    }
+    assert set(documented_metrics()) == set(exported)
+    assert documented_metrics()["bridge_webhooks_total"] == {"webhook", "result", "outcome"}
+
+
+def test_the_grafana_dashboard_asks_only_for_what_the_bridge_exports(live: LiveBridge) -> None:
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    variables = {variable["name"]: variable for variable in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource" and variables["datasource"]["query"] == "prometheus"
+    families = {name: family.type for name, family in read(live).families.items() if name.startswith("bridge_")}
+    labels = {name.removesuffix("_total"): found for name, found in documented_metrics().items()}
+    samples = {family + suffix: family for family, kind in families.items() for suffix in SAMPLES[kind]}
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
+    problems = []
+    for panel in panels:
+        assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, panel["title"]
+        for target in panel["targets"]:
+            expr = target["expr"]
+            used = set(re.findall(r"\bbridge_[a-z_]+", expr))
+            unknown = used - set(samples)
+            allowed = {"le"} | {label for name in used if name in samples for label in labels[samples[name]]}
+            named = set(re.findall(r"(\w+)\s*=~?\s*\"", expr)) | {
+                label.strip() for group in re.findall(r"by \(([^)]*)\)", expr) for label in group.split(",")
+            }
+            missing = {v for v in re.findall(r"\$(\w+)", expr) if v not in variables and not v.startswith("__")}
+            if unknown or named - allowed or missing:
+                problems.append(
+                    f"{panel['title']}: {expr} (unknown {unknown}, labels {named - allowed}, vars {missing})"
+                )
+    assert not problems, "\n".join(problems)
+    assert sum(len(panel["targets"]) for panel in panels) >= 10
