@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from bridge.delivery import UNFINISHED
@@ -38,16 +38,19 @@ class QueueLine:
     oldest_age_seconds: float
 
 
-def queues(session: Session) -> list[SenderQueue]:
-    """Every sender with unfinished deliveries behind it."""
-    rows = session.execute(
+def statement() -> Select[tuple[str | None, int, datetime]]:
+    return (
         select(_P.proxy_address, func.count(), func.min(_D.date_created))
         .select_from(Delivery.__table__)
         .join(Participant.__table__, _P.id == _D.participant_id)
         .where(_D.status.in_(UNFINISHED))
         .group_by(_P.proxy_address)
-    ).all()
-    return [SenderQueue(sender or "", depth, oldest) for sender, depth, oldest in rows]
+    )
+
+
+def queues(session: Session) -> list[SenderQueue]:
+    """Every sender with unfinished deliveries behind it."""
+    return [SenderQueue(sender or "", depth, oldest) for sender, depth, oldest in session.execute(statement())]
 
 
 def by_sender(found: list[SenderQueue], now: datetime, top: int) -> list[QueueLine]:
