@@ -19,7 +19,7 @@ from bridge.carriers.base import INVALID_NUMBER, OPTED_OUT
 from bridge.db import Database
 from tests.integration.conftest import delivery_statuses
 from tests.security.routes import in_process
-from tests.support.fake_carrier import Failure, FakeCarrier
+from tests.support.fake_carrier import Failure, FakeCarrier, Send
 from tests.support.live import LiveBridge
 from tests.support.scrape import Scrape, scrape
 from tests.support.waiting import eventually
@@ -112,13 +112,19 @@ def throwaway_app_on_no_database(live: LiveBridge) -> Iterator[object]:
     gone.dispose()
 
 
+def relay_to_bob_and_carol(live: LiveBridge, carrier: FakeCarrier, sender: str, body: str) -> list[Send]:
+    """Alice writes in; returns the carrier's two sends once both receipts are delivered."""
+    assert carrier.post_inbound(live.url, carrier.inbound_params(ALICE, sender, body)).status_code == 200
+    sends = carrier.wait_for(2)
+    eventually(lambda: delivery_statuses(live).get("delivered") == 2, message="both receipts delivered")
+    return sends
+
+
 def test_a_relay_is_counted_as_the_carrier_saw_it(
     metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
 ) -> None:
     live, before = metrics
-    assert worker.post_inbound(live.url, worker.inbound_params(ALICE, room, "hello both")).status_code == 200
-    sends = worker.wait_for(2)
-    eventually(lambda: delivery_statuses(live).get("delivered") == 2, message="both receipts delivered")
+    sends = relay_to_bob_and_carol(live, worker, room, "hello both")
     grown = read(live).since(before)
 
     assert len(sends) == 2 and {send.to_address for send in sends} == {BOB, CAROL}
@@ -142,9 +148,7 @@ def test_status_callbacks_are_counted_applied_or_ignored(
     metrics: tuple[LiveBridge, Scrape], worker: FakeCarrier, room: str
 ) -> None:
     live, _ = metrics
-    assert worker.post_inbound(live.url, worker.inbound_params(ALICE, room, "hello again")).status_code == 200
-    sends = worker.wait_for(2)
-    eventually(lambda: delivery_statuses(live).get("delivered") == 2, message="both receipts delivered")
+    sends = relay_to_bob_and_carol(live, worker, room, "hello again")
     before = read(live)
     first = sends[0]
     assert worker.post_status(first, "delivered") == 200  # a duplicate
