@@ -37,7 +37,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 def metrics_app(token: str) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET":
             return _error(start_response, BridgeError(errors.NOT_FOUND, "The requested resource was not found", 404))
         if not metrics_scrape.authorized(environ.get("HTTP_AUTHORIZATION"), token):
             refusal = BridgeError(errors.AUTHENTICATE, "Authenticate with BRIDGE_METRICS_TOKEN", 401)
