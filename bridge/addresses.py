@@ -15,6 +15,7 @@ import phonenumbers
 SMS = "sms"
 WHATSAPP = "whatsapp"
 CHAT = "chat"
+UNKNOWN = "unknown"
 CHANNEL_PREFIXES = {"whatsapp": WHATSAPP}
 
 # What may surround the digits of a typed number: spaces, dots, dashes, brackets, slashes.
@@ -71,6 +72,15 @@ def parse_address(raw: str) -> Address:
 
 def channel_of(raw: str) -> str:
     return parse_address(raw).channel
+
+
+def channel_named(raw: str) -> str:
+    """The channel an address names by its prefix alone (`whatsapp:+1...`), the number unchecked: cheap enough for
+    a carrier's callback, which names its recipient this way. `unknown` for nothing or an unknown prefix."""
+    prefix, colon, _ = raw.strip().partition(":")
+    if not colon:
+        return SMS if raw.strip() else UNKNOWN
+    return CHANNEL_PREFIXES.get(prefix.strip().lower(), UNKNOWN)
 
 
 def region_of(address: Address) -> str | None:

@@ -83,6 +83,10 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_password_generated: bool = False
     secret_key: str = field(default="", repr=False)  # signs admin session cookies
+    # Prometheus metrics (/metrics, and a worker's own endpoint): their own token; unset, nothing is served.
+    metrics_token: str = field(default="", repr=False)
+    metrics_port: int | None = None  # a worker serves its own metrics on this port (web processes use /metrics)
+    metrics_address: str = "127.0.0.1"  # the interface a worker's metrics endpoint listens on
 
     @property
     def database_is_sqlite(self) -> bool:
@@ -102,11 +106,12 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
-        instance_dir = Path(env.get("BRIDGE_INSTANCE_DIR") or "instance").resolve()
+        instance_dir = instance_folder(env)
         port = _int(env, "PORT", DEFAULT_PORT)
         database_url = normalize_database_url(env.get("DATABASE_URL") or f"sqlite:///{instance_dir / 'bridge.db'}")
         credentials = load_credentials(env, instance_dir)
         admin_password, admin_generated = load_admin_password(env, instance_dir)
+        metrics_token = load_metrics_token(env, credentials.auth_token, admin_password)
         public_base_url = (env.get("PUBLIC_BASE_URL") or f"http://127.0.0.1:{port}").rstrip("/")
         twilio_sid, twilio_token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
         if twilio_sid and not twilio_token:
@@ -158,6 +163,9 @@ class Settings:
             admin_password=admin_password,
             admin_password_generated=admin_generated,
             secret_key=env.get("BRIDGE_SECRET_KEY") or derived_secret(credentials.auth_token, "admin-session"),
+            metrics_token=metrics_token,
+            metrics_port=_optional_int(env, "BRIDGE_METRICS_PORT"),
+            metrics_address=env.get("BRIDGE_METRICS_ADDRESS") or "127.0.0.1",
         )
 
 
@@ -168,6 +176,11 @@ def log_format(env: Mapping[str, str]) -> str:
     return value
 
 
+def instance_folder(env: Mapping[str, str]) -> Path:
+    """The folder for the embedded database, Redis, generated credentials and metrics files."""
+    return Path(env.get("BRIDGE_INSTANCE_DIR") or "instance").resolve()
+
+
 def derived_secret(root: str, purpose: str) -> str:
     """A stable secret for one purpose, derived from another, so that one leaked cookie key reveals nothing else."""
     return hmac.new(root.encode(), purpose.encode(), hashlib.sha256).hexdigest()
@@ -175,6 +188,10 @@ def derived_secret(root: str, purpose: str) -> str:
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(_number(env, name, default, int))
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    return _int(env, name, 0) if env.get(name) else None
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -237,6 +254,18 @@ def load_admin_password(env: Mapping[str, str], instance_dir: Path) -> tuple[str
         return given, False
     stored, generated = generated_once(instance_dir / ADMIN_FILE, lambda: {"password": secrets.token_urlsafe(18)})
     return stored["password"], generated
+
+
+def load_metrics_token(env: Mapping[str, str], auth_token: str, admin_password: str) -> str:
+    """The token a Prometheus scrape presents: its own secret, never one that also opens the API or the console."""
+    token = env.get("BRIDGE_METRICS_TOKEN") or ""
+    if token and len(token) < 16:
+        raise ConfigurationError("BRIDGE_METRICS_TOKEN must be at least 16 characters")
+    if token and any(hmac.compare_digest(token.encode(), other.encode()) for other in (auth_token, admin_password)):
+        raise ConfigurationError("BRIDGE_METRICS_TOKEN must differ from BRIDGE_AUTH_TOKEN and BRIDGE_ADMIN_PASSWORD")
+    if env.get("BRIDGE_METRICS_PORT") and not token:
+        raise ConfigurationError("BRIDGE_METRICS_PORT serves metrics behind BRIDGE_METRICS_TOKEN: set it too")
+    return token
 
 
 def generated_once(path: Path, make: Callable[[], dict[str, str]]) -> tuple[dict[str, str], bool]:

@@ -40,6 +40,7 @@ from tests.support.live import LiveBridge, free_port, scratch_database, start_li
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+METRICS_TOKEN = "test-metrics-token-0123456789abcdef"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -93,6 +94,7 @@ def bridge_environment(
         "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "BRIDGE_ACCOUNT_SID": ACCOUNT_SID,
         "BRIDGE_AUTH_TOKEN": AUTH_TOKEN,
+        "BRIDGE_METRICS_TOKEN": METRICS_TOKEN,
         "TWILIO_ACCOUNT_SID": carrier.account_sid,
         "TWILIO_AUTH_TOKEN": carrier.auth_token,
         "TWILIO_API_BASE_URL": carrier.url,

@@ -16,7 +16,7 @@ from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError
 from webhooks import admin as admin_faces
-from webhooks import errors, health, openapi
+from webhooks import errors, health, metrics, openapi
 from webhooks.api import blueprints
 from webhooks.auth import authenticated
 from webhooks.carriers import twilio as twilio_webhooks
@@ -111,4 +111,5 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     admin_faces.init_app(app, settings)  # console and JSON API: session, CSRF, sign-in rate limit
     app.register_blueprint(openapi.blueprint)  # /openapi.json
     app.register_blueprint(health.blueprint)  # /healthz, /readyz: for load balancers, no credentials
+    app.register_blueprint(metrics.blueprint)  # /metrics, behind BRIDGE_METRICS_TOKEN
     return app

@@ -7,8 +7,12 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from bridge import logsetup
+from bridge import logsetup, metrics_dir
 from bridge.config import log_format
+
+# Prometheus' multiprocess mode (bridge/metrics_dir.py): the directory is in the environment before any worker
+# is forked, and so before any of them imports prometheus_client (which reads it once). Nothing here imports it.
+metrics_directory = metrics_dir.prepare(os.environ, "web")
 
 bind = os.environ.get("BRIDGE_BIND") or f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -34,3 +38,10 @@ class MaskingLogger(Logger):
 
 
 logger_class = MaskingLogger
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: prometheus_client drops its live gauges (its counters stay, they are history)."""
+    from prometheus_client import multiprocess  # here, not above: the master imports it only once the path is set
+
+    multiprocess.mark_process_dead(worker.pid, str(metrics_directory))

@@ -13,14 +13,17 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery
-from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init
+from celery.signals import after_setup_logger, after_setup_task_logger, beat_init, worker_init, worker_ready
 from sentry_sdk.integrations.celery import CeleryIntegration
 
 from bridge import errortracking, logsetup
 from bridge.carriers import carrier_problem
 from bridge.config import Settings
 from bridge.embedded import celery_broker_url, socket_url, start_embedded_redis
-from workers import liveness  # noqa: F401  (workers record their heartbeats for the admin dashboard)
+from workers import (
+    liveness,  # noqa: F401  (workers record their heartbeats for the admin dashboard)
+    metrics_server,
+)
 from workers.queues import DELIVERY_QUEUE, HOOKS_QUEUE
 
 _embedded_server: Any = None  # kept alive for the life of the process when the embedded Redis is in use
@@ -111,3 +114,11 @@ def _refuse_without_carrier(**_kwargs: Any) -> None:
     if problem:
         raise SystemExit(f"bridge worker: {problem}")
     errortracking.init(app.conf.bridge_settings.sentry_dsn, [CeleryIntegration()])
+
+
+# A worker's own metrics endpoint, when BRIDGE_METRICS_PORT asks for one (workers/metrics_server.py).
+@worker_ready.connect(dispatch_uid="bridge.metrics_endpoint")
+def _serve_metrics(**_kwargs: Any) -> None:
+    settings: Settings = app.conf.bridge_settings
+    if settings.metrics_port is not None:
+        metrics_server.serve(settings)

@@ -17,7 +17,7 @@ import click
 import requests
 from twilio.request_validator import RequestValidator
 
-from bridge import accounts
+from bridge import accounts, metrics_dir
 from bridge.carriers import carrier_account_sid, carrier_auth_token, carrier_problem
 from bridge.config import Settings
 from bridge.db import Database
@@ -96,6 +96,10 @@ def run(host: str, concurrency: int, workers: int) -> None:
     env = dict(os.environ)
     env.setdefault("BRIDGE_INSTANCE_DIR", str(settings.instance_dir))
     env["BRIDGE_ACCOUNT_SID"], env["BRIDGE_AUTH_TOKEN"] = settings.account_sid, settings.auth_token
+    # One metrics directory for every child (bridge/metrics_dir.py): the web's /metrics shows the workers too, so
+    # the workers serve no endpoint of their own (they would all want the same port).
+    metrics_dir.prepare(env, "run")
+    env.pop("BRIDGE_METRICS_PORT", None)
     redis_server = None
     if not settings.redis_url:
         redis_server = start_embedded_redis(settings.instance_dir)

@@ -4,6 +4,8 @@ the recipient's next one); none is open while the carrier is being called.
 
 A task drains its recipient's line: after one delivery it goes on with that recipient's next one (up to
 `DRAIN_LIMIT`), which keeps their order and saves a round trip through the broker per message.
+
+Metrics (bridge/metrics.py): each carrier call is timed, and each outcome is counted once it is committed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
-from bridge import delivery, logcontext, opt_outs, translate
+from bridge import delivery, logcontext, metrics, opt_outs, translate
 from bridge.carriers.base import OPTED_OUT, CarrierError, OutboundMessage
 from bridge.config import Settings
 from bridge.delivery_job import DeliveryJob
@@ -105,7 +107,8 @@ def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:
         with logcontext.bound(**_log_fields(job)):
             sends = _render_or_block(session, job, ctx.settings)
     with logcontext.bound(**_log_fields(job)):
-        if sends is None:
+        if isinstance(sends, int):
+            metrics.delivery_reached(delivery.FAILED, job.channel, sends)
             return Outcome(next_delivery_id=_next_in_line(ctx, job))
         return _send(ctx, job, sends)
 
@@ -114,15 +117,16 @@ def _log_fields(job: DeliveryJob) -> dict[str, str | None]:
     return {"delivery_sid": job.delivery_sid, "message_sid": job.message_sid, "conversation_sid": job.conversation_sid}
 
 
-def _render_or_block(session: Session, job: DeliveryJob, settings: Settings) -> list[OutboundMessage] | None:
-    """The sends for the recipient's channel; None when a send-time rule forbids them (recorded as failed)."""
+def _render_or_block(session: Session, job: DeliveryJob, settings: Settings) -> list[OutboundMessage] | int:
+    """The sends for the recipient's channel, or the code of the send-time rule that forbids them (recorded as
+    failed)."""
     if job.opted_out:
         _block(session, job, OPTED_OUT, OPTED_OUT_MESSAGE)
-        return None
+        return OPTED_OUT
     rendering = translate.render(render_request(job, settings.public_base_url), lambda sid: public_url(settings, sid))
     if rendering.blocked is not None:
         _block(session, job, *rendering.blocked)
-        return None
+        return rendering.blocked[0]
     delivery.record_rendering(session, job, rendering.encoding, rendering.segments, len(rendering.sends))
     return rendering.sends
 
@@ -145,7 +149,7 @@ def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage]) ->
                 # The carrier will not answer lookups (say, an API key without read access): send, at least once.
                 log.warning("delivery %s: the carrier refused a lookup (%s); sending", job.delivery_sid, error.code)
         try:
-            carrier_message_sid = found or ctx.carrier.send(outbound).carrier_message_sid
+            carrier_message_sid = found or _timed(metrics.SEND, ctx.carrier.send, outbound).carrier_message_sid
         except CarrierError as error:
             return _failed(ctx, job, error, started, clock, unsure_since=started if error.maybe_accepted else None)
         except Exception as error:  # a bug must not strand the row in `sending`: retry it, visibly
@@ -164,14 +168,27 @@ def _send(ctx: WorkerContext, job: DeliveryJob, sends: list[OutboundMessage]) ->
             found=found is not None,
         )
         _durably(ctx, record, job)
+    metrics.delivery_reached(delivery.SENT, job.channel)
     log.info("delivery %s sent in %d send(s) (attempt %d)", job.delivery_sid, len(sends), job.attempt)
     return Outcome(next_delivery_id=_next_in_line(ctx, job))
+
+
+def _timed(operation: str, call: Callable[..., T], *args: object) -> T:
+    """One carrier API call, observed in bridge_carrier_request_duration_seconds with its outcome."""
+    clock = time.monotonic()
+    try:
+        result = call(*args)
+    except Exception as error:
+        metrics.carrier_request(operation, time.monotonic() - clock, error)
+        raise
+    metrics.carrier_request(operation, time.monotonic() - clock)
+    return result
 
 
 def _look_up(ctx: WorkerContext, job: DeliveryJob, outbound: OutboundMessage) -> str | None:
     assert job.unsure_since is not None
     try:
-        return ctx.carrier.find_accepted(outbound, job.unsure_since, job.known_carrier_sids)
+        return _timed(metrics.LOOKUP, ctx.carrier.find_accepted, outbound, job.unsure_since, job.known_carrier_sids)
     except CarrierError:
         raise
     except Exception as error:  # an answer the adapter could not read: ask again later, visibly
@@ -264,6 +281,7 @@ def _failed(
         log.info("delivery %s: error %s, retry %d in %.1fs", job.delivery_sid, error.code, job.attempt, delay)
         # The recipient's line waits for this one.
         return Outcome(retry_in_seconds=delay, retry_delivery_id=job.delivery_id)
+    metrics.delivery_reached(delivery.FAILED, job.channel, error.code)
     log.info("delivery %s failed with %s after %d attempt(s)", job.delivery_sid, error.code, job.attempt)
     return Outcome(next_delivery_id=_next_in_line(ctx, job))
 

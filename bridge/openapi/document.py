@@ -57,6 +57,7 @@ _ERROR_REF = {"$ref": "#/components/schemas/bridge.error"}
 _BASIC = [{"accountSid_authToken": []}]
 _ADMIN = [{"adminBasic": []}]
 _SIGNED = [{"twilioSignature": []}]
+_METRICS = [{"metricsToken": []}]
 _PUBLIC: list[dict[str, list[str]]] = []
 
 
@@ -533,6 +534,29 @@ def _admin_paths() -> dict[str, Any]:
     }
 
 
+def _metrics_path() -> dict[str, Any]:
+    text = {"schema": {"type": "string"}}
+    return {
+        "/metrics": {
+            "get": _operation(
+                "ScrapeMetrics",
+                "Prometheus metrics of the processes sharing this web process's metrics directory (bridge)",
+                {
+                    "200": {
+                        "description": "Prometheus' text format (OpenMetrics when the Accept header asks for it)",
+                        "content": {"text/plain": text, "application/openmetrics-text": text},
+                    },
+                    **_errors(401, 404),
+                },
+                tag="Metrics",
+                description="404 while BRIDGE_METRICS_TOKEN is unset: metrics are off unless a token is configured.",
+                security=_METRICS,
+                **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        }
+    }
+
+
 def _document_path() -> dict[str, Any]:
     return {
         "/openapi.json": {
@@ -617,7 +641,15 @@ def _document_text() -> str:
             paths[template] = kept
     _extend_service_configuration(paths, components)
     _extend_service_webhook_configuration(paths, components)
-    extras = (_messaging_paths(), _media_paths(), _webhook_paths(), _admin_paths(), _document_path(), _health_paths())
+    extras = (
+        _messaging_paths(),
+        _media_paths(),
+        _webhook_paths(),
+        _admin_paths(),
+        _metrics_path(),
+        _document_path(),
+        _health_paths(),
+    )
     for extra in extras:
         paths.update(extra)
     document = {
@@ -647,6 +679,11 @@ def _document_text() -> str:
                     "also works, with the CSRF token in X-CSRFToken on POST).",
                 },
                 "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
+                "metricsToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "BRIDGE_METRICS_TOKEN (or HTTP Basic with the username `metrics` and the token).",
+                },
             },
         },
         "security": _BASIC,

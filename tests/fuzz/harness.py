@@ -76,12 +76,19 @@ class Credentials:
     admin_username: str
     admin_password: str
     carrier_token: str
+    metrics_token: str
 
     @classmethod
     def of(cls, live: LiveBridge) -> Credentials:
         s = live.settings
         return cls(
-            s.public_base_url, s.account_sid, s.auth_token, s.admin_username, s.admin_password, carrier_token(live)
+            s.public_base_url,
+            s.account_sid,
+            s.auth_token,
+            s.admin_username,
+            s.admin_password,
+            carrier_token(live),
+            s.metrics_token,
         )
 
 
@@ -97,7 +104,7 @@ def basic(username: str, password: str) -> str:
 
 # --- who an operation trusts --------------------------------------------------------------------------------------
 
-API, ADMIN, SIGNED, PUBLIC = "api", "admin", "signed", "public"
+API, ADMIN, SIGNED, METRICS, PUBLIC = "api", "admin", "signed", "metrics", "public"
 
 
 def kind_of(operation: APIOperation) -> str:
@@ -112,6 +119,8 @@ def kind_of(operation: APIOperation) -> str:
         return ADMIN
     if "twilioSignature" in schemes:
         return SIGNED
+    if "metricsToken" in schemes:
+        return METRICS
     return API
 
 
@@ -166,6 +175,8 @@ def register_auth(schema: BaseSchema, credentials: Credentials) -> None:
                 case.headers["Authorization"] = basic(credentials.account_sid, credentials.auth_token)
             elif kind == ADMIN:
                 case.headers["Authorization"] = basic(credentials.admin_username, credentials.admin_password)
+            elif kind == METRICS:
+                case.headers["Authorization"] = f"Bearer {credentials.metrics_token}"
             else:  # signed on the request as it will be sent (path, query and form exactly as serialized)
                 case.headers.pop("X-Twilio-Signature", None)
                 prepared = prepare(case.as_transport_kwargs(base_url=credentials.public_url))
@@ -516,6 +527,14 @@ class Fuzzer:
                 "signed with the bridge's API token": signature(prepare(kwargs), c.public_url, c.auth_token),
             }
             header, expected = "X-Twilio-Signature", 403
+        elif kind == METRICS:
+            variants = {
+                "no credentials": None,
+                "a wrong token": "Bearer " + "x" * len(c.metrics_token),
+                "the API's credentials": basic(c.account_sid, c.auth_token),
+                "the admin's credentials": basic(c.admin_username, c.admin_password),
+            }
+            header, expected = "Authorization", 401
         else:
             variants = {
                 "no credentials": None,

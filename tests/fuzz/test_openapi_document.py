@@ -113,9 +113,10 @@ def test_the_bridge_extensions_are_documented() -> None:
         ("post", "/webhooks/twilio/status/{DeliverySid}", "twilioSignature"),
         ("post", "/admin/api/replay", "adminBasic"),
         ("get", "/admin/api/deliveries", "adminBasic"),
+        ("get", "/metrics", "metricsToken"),
     ],
 )
-def test_webhooks_and_the_admin_api_name_their_own_security(method: str, template: str, scheme: str) -> None:
+def test_webhooks_the_admin_api_and_metrics_name_their_own_security(method: str, template: str, scheme: str) -> None:
     assert _operation(build_document(), method, template)["security"] == [{scheme: []}]
 
 

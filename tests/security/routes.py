@@ -30,6 +30,7 @@ class Kind(enum.Enum):
     API = "REST API (HTTP Basic: account SID and token, or an API key)"
     ADMIN = "admin (its own sign-in)"
     SIGNED_MEDIA = "public media URL (HMAC token in the path)"
+    METRICS = "Prometheus metrics (BRIDGE_METRICS_TOKEN, its own credentials)"
     PUBLIC = "public by design (allow-list)"
 
 
@@ -45,6 +46,7 @@ PUBLIC: dict[str, str] = {
 WEBHOOK_PREFIX = "/webhooks/"
 SIGNED_MEDIA_PREFIX = "/media/"
 ADMIN_API_PREFIX = "/admin/api/"
+METRICS_PATH = "/metrics"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})  # HEAD is GET without a body; OPTIONS only lists methods
 
 
@@ -65,6 +67,8 @@ def kinds_of(rule: str) -> list[Kind]:
         found.append(Kind.ADMIN)
     if rule.startswith(SIGNED_MEDIA_PREFIX):
         found.append(Kind.SIGNED_MEDIA)
+    if rule == METRICS_PATH:
+        found.append(Kind.METRICS)
     return found
 
 

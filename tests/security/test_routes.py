@@ -1,4 +1,4 @@
-"""Every route in the URL map is one of five kinds, and each route refuses a caller without the right credentials
+"""Every route in the URL map is one of six kinds, and each route refuses a caller without the right credentials
 the way its kind should (probed over HTTP on the live bridge, method by method):
 
 - carrier webhook: 403 without a valid X-Twilio-Signature, and nothing stored;
@@ -6,17 +6,21 @@ the way its kind should (probed over HTTP on the live bridge, method by method):
 - admin: pages send a signed-out visitor to the sign-in page, `/admin/api/` answers 401; the API's credentials
   open neither;
 - signed public media URL: 404 without the right token;
+- Prometheus metrics: 401 JSON without BRIDGE_METRICS_TOKEN (the API's and the admin's credentials do not open it);
 - public: an explicit allow-list, each entry with its reason.
 
 The map is enumerated, so a new route is checked the day it is added; one that fits no kind fails the suite."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+import requests
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
@@ -161,6 +165,42 @@ def probe_signed_media(target: Target, rule: str) -> list[str]:
     return problems
 
 
+def probe_metrics(target: Target, rule: str) -> list[str]:
+    problems: list[str] = []
+    token = target.live.settings.metrics_token
+    wrong = {
+        "no credentials": {},
+        "the REST API's credentials": {"Authorization": basic(*target.api_credentials)},
+        "the admin's credentials": {"Authorization": basic(*target.admin_credentials)},
+        "the auth token as a bearer token": {"Authorization": f"Bearer {target.live.auth_token}"},
+        "a token with its last character changed": {
+            "Authorization": f"Bearer {token[:-1]}{'A' if token[-1] != 'A' else 'B'}"
+        },
+        "the token cut short": {"Authorization": f"Bearer {token[:-1]}"},
+        "the token under another Basic username": {"Authorization": basic("admin", token)},
+        "the token in the wrong scheme": {"Authorization": f"Token {token}"},
+    }
+    for method in methods_of_rule(target, rule):
+        for who, headers in wrong.items():
+            reply = target.send(method, rule, headers=headers)
+            body = reply.json() if reply.is_json else {}
+            challenged = reply.headers.get("WWW-Authenticate", "").startswith("Bearer")
+            if reply.status != 401 or body.get("code") != 20003 or not challenged:
+                problems.append(f"{method} {rule} with {who}: {reply.status} (expected a 401 JSON challenge)")
+    for who, headers in (
+        ("the bearer token", {"Authorization": f"Bearer {token}"}),
+        ("Basic metrics:<token>", {"Authorization": basic("metrics", token)}),
+    ):
+        control = target.send("GET", rule, headers=headers)
+        if control.status != 200 or b"bridge_" not in control.body:
+            problems.append(f"GET {rule} with {who}: {control.status} (the probe is broken)")
+    return problems
+
+
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
 def methods_of_rule(target: Target, rule: str) -> list[str]:
     return next(methods_of(candidate) for candidate in rules(target.app) if candidate.rule == rule)
 
@@ -227,6 +267,20 @@ def test_every_admin_route_needs_the_admin_sign_in_not_the_api_credentials(targe
     problems = [p for rule in admin_rules for p in probe_admin(target, rule.rule)]
     assert not problems, "\n".join(problems)
     print(f"\nadmin: {sum(len(methods_of(r)) for r in admin_rules)} route-methods on {len(admin_rules)} rules")
+
+
+def test_metrics_need_their_own_token(target: Target) -> None:
+    metrics_rules = of_kind(target.live.app, Kind.METRICS)
+    assert [r.rule for r in metrics_rules] == ["/metrics"]
+    assert [p for rule in metrics_rules for p in probe_metrics(target, rule.rule)] == []
+
+
+def test_metrics_are_not_served_without_a_token(live: LiveBridge, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = live.settings.metrics_token
+    monkeypatch.setitem(live.app.extensions, "bridge.settings", dataclasses.replace(live.settings, metrics_token=""))
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {token}"}):
+        reply = requests.get(live.url + "/metrics", headers=headers, timeout=30)
+        assert reply.status_code == 404 and reply.json()["code"] == 20404
 
 
 def test_signed_media_urls_need_their_token(target: Target) -> None:

@@ -1,5 +1,5 @@
 """Secrets are compared in constant time: the auth token, API key secrets, the admin password and session
-fingerprint, media URL tokens and webhook signatures go through `hmac.compare_digest` or twilio's
+fingerprint, media URL tokens, the metrics token and webhook signatures go through `hmac.compare_digest` or twilio's
 `RequestValidator` (whose `compare` does not stop at the first differing character), never through `==`.
 
 Checked by reading the code (timing itself is not measured: no timed tests), plus a behavioural check that a wrong
@@ -28,6 +28,7 @@ CHECKERS = {
     "webhooks/admin/auth.py": ["check_credentials", "signed_in_admin"],
     "bridge/media.py": ["token_matches", "find_public"],
     "webhooks/carriers/twilio.py": ["_verify_signature"],
+    "bridge/metrics_scrape.py": ["authorized"],
 }
 SECRET_WORDS = re.compile(r"token|secret|password|passwd|signature|fingerprint|digest|hmac|credential", re.I)
 UNSAFE_OPERATORS = (ast.Eq, ast.NotEq, ast.In, ast.NotIn)

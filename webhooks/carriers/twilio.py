@@ -1,7 +1,8 @@
 """Twilio's webhooks: inbound messages (`/webhooks/twilio/inbound`) and status callbacks.
 
 Each request is verified with `X-Twilio-Signature` against the public URL the carrier called, stored in one
-short transaction, and answered at once; delivery happens in the workers.
+short transaction, and answered at once; delivery happens in the workers. Each is counted once answered
+(`bridge_webhooks_total`): accepted with what became of it, or refused by the status it got.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 from sqlalchemy.exc import IntegrityError, OperationalError
 from twilio.request_validator import RequestValidator
 
-from bridge import delivery, inbound
-from bridge.addresses import AddressError
+from bridge import delivery, inbound, metrics
+from bridge.addresses import AddressError, channel_named
 from bridge.carriers import carrier_auth_token
 from bridge.errors import BridgeError, invalid
 from webhooks.api.base import database, settings
@@ -28,8 +29,21 @@ MAX_WEBHOOK_BYTES = 256 * 1024  # Twilio's inbound bodies are at most 32 KB; lea
 MAX_MEDIA = 10
 
 
-def _twiml() -> Response:
+def _twiml(outcome: str) -> Response:
+    g.webhook_outcome = outcome
     return Response(EMPTY_TWIML, status=200, mimetype="text/xml")
+
+
+@blueprint.after_request
+def _count(response: Response) -> Response:
+    """Every answer, refusals raised before the view included (an oversized body is refused by the app)."""
+    webhook = metrics.STATUS if request.endpoint == "carrier_twilio.receive_status" else metrics.INBOUND
+    outcome = g.pop("webhook_outcome", None)
+    if response.status_code < 300 and outcome is not None:
+        metrics.webhook_accepted(webhook, outcome)
+    else:
+        metrics.webhook_refused(webhook, response.status_code)
+    return response
 
 
 def _signed_url() -> str:
@@ -118,13 +132,13 @@ def receive_inbound() -> Response:
             if not inbound.is_duplicate(session, message_sid):
                 raise
         log.info("inbound %s: duplicate (concurrent)", message_sid)
-        return _twiml()
+        return _twiml(inbound.DUPLICATE)
     except OperationalError:
         # The database is unreachable: a 5xx makes the carrier retry later, and nothing was stored.
         log.exception("inbound %s: could not be stored", message_sid)
         return error_response(BridgeError(20500, "Temporarily unable to store the message", 503))
     log.info("inbound %s: %s %s", message_sid, result.outcome, result.message_sid or "")
-    return _twiml()
+    return _twiml(result.outcome)
 
 
 @blueprint.post("/webhooks/twilio/status/<delivery_sid>")
@@ -148,8 +162,14 @@ def receive_status(delivery_sid: str) -> Response:
     )
     try:
         with database().transaction() as session:
-            delivery.apply_status(session, update)
+            applied = delivery.apply_status(session, update)
     except OperationalError:
         log.exception("status callback for %s could not be stored", delivery_sid)
         return error_response(BridgeError(20500, "Temporarily unable to store the status", 503))
-    return _twiml()
+    if not applied:
+        return _twiml(metrics.IGNORED)
+    status = delivery.CARRIER_STATUSES[update.carrier_status.strip().lower()]
+    if status != delivery.SENT:  # `sent` is counted once, by the worker that recorded the carrier's acceptance
+        final_code = update.error_code if status in delivery.FINAL else None
+        metrics.delivery_reached(status, channel_named(form.get("To", "")), final_code)
+    return _twiml(metrics.APPLIED)

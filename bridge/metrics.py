@@ -1,0 +1,84 @@
+"""The bridge's Prometheus metrics: what its processes count while they work.
+
+Defined here (prometheus_client is neither Flask nor Celery), recorded by the edge (`webhooks/`) and the workers
+(`workers/`) after the work they describe is committed, read by a scrape (`bridge/metrics_scrape.py`). Under
+PROMETHEUS_MULTIPROC_DIR (`bridge/metrics_dir.py`) each process writes its values to its own files there and a
+scrape adds them up; without it they live in this process's memory. Every metric has labels, so a process that
+records nothing (beat, a CLI command) writes no files.
+
+Label values come from short fixed lists (and Twilio's error codes), never from a message, an address or a SID.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram, disable_created_metrics
+
+from bridge.carriers.base import RATE_LIMITED, TIMEOUT, UNREACHABLE, CarrierError
+
+# No `_created` series beside each counter and histogram: a process's start time per series is noise on a
+# dashboard, and multiprocess mode has none, so a scrape reads the same whichever mode a process is in.
+disable_created_metrics()
+
+# bridge_webhooks_total: webhook
+INBOUND, STATUS = "inbound", "status"
+# result, and the outcome of a status callback (an inbound one's is bridge.inbound's: routed, duplicate, ...)
+ACCEPTED, REFUSED = "accepted", "refused"
+APPLIED, IGNORED = "applied", "ignored"
+# refusals, by the status the webhook was answered with
+REFUSALS = {400: "malformed", 403: "bad_signature", 413: "too_large", 503: "database_unavailable"}
+# bridge_carrier_request_duration_seconds: operation
+SEND, LOOKUP = "send", "lookup"
+
+WEBHOOKS = Counter(
+    "bridge_webhooks",
+    "Carrier webhooks by what became of them: accepted (outcome: what was stored) or refused (outcome: why).",
+    ["webhook", "result", "outcome"],
+)
+DELIVERIES = Counter(
+    "bridge_deliveries",
+    "Deliveries reaching a status: sent (the carrier accepted it) or failed as a worker records them; delivered, "
+    "read, undelivered or failed as a carrier's status callback moves them. error_code is the carrier's (0: none).",
+    ["status", "channel", "error_code"],
+)
+CARRIER_REQUESTS = Histogram(
+    "bridge_carrier_request_duration_seconds",
+    "Carrier API calls (a send, or the lookup of a send whose answer was lost), by outcome.",
+    ["operation", "outcome"],
+    # From a quick carrier answer to BRIDGE_CARRIER_TIMEOUT (10 s by default) and past it.
+    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+
+
+def webhook_accepted(webhook: str, outcome: str) -> None:
+    WEBHOOKS.labels(webhook, ACCEPTED, outcome).inc()
+
+
+def webhook_refused(webhook: str, http_status: int) -> None:
+    reason = REFUSALS.get(http_status) or ("server_error" if http_status >= 500 else "other")
+    WEBHOOKS.labels(webhook, REFUSED, reason).inc()
+
+
+def delivery_reached(status: str, channel: str, error_code: int | None = None) -> None:
+    DELIVERIES.labels(status, channel, str(error_code or 0)).inc()
+
+
+def carrier_request(operation: str, seconds: float, error: BaseException | None = None) -> None:
+    CARRIER_REQUESTS.labels(operation, carrier_outcome(error)).observe(seconds)
+
+
+def carrier_outcome(error: BaseException | None) -> str:
+    """ok, or how the call failed: timeout, unreachable, throttled (429, 20429), server_error (5xx), rejected (any
+    other answer: the carrier's final word), or error (the bridge could not read the answer)."""
+    if error is None:
+        return "ok"
+    if not isinstance(error, CarrierError):
+        return "error"
+    if error.code == TIMEOUT:
+        return "timeout"
+    if error.code == UNREACHABLE:
+        return "unreachable"
+    if error.http_status is None:
+        return "error"
+    if error.http_status == 429 or error.code == RATE_LIMITED:
+        return "throttled"
+    return "server_error" if error.http_status >= 500 else "rejected"
