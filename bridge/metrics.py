@@ -49,6 +49,40 @@ CARRIER_REQUESTS = Histogram(
 )
 
 
+CONVERSATION_WEBHOOKS = Counter(
+    "bridge_conversation_webhooks",
+    "Post-event webhook attempts to the application's backend, by event type and outcome: delivered (a 2xx), "
+    "retried (a timeout, a refused connection, 429 or 5xx: tried again later) or failed (kept for replay).",
+    ["event_type", "outcome"],
+)
+CONVERSATION_WEBHOOK_LAG = Histogram(
+    "bridge_conversation_webhook_lag_seconds",
+    "From a change to the delivery of its post-event webhook (the receiver's 2xx), by event type.",
+    ["event_type"],
+    # A webhook sent at once takes milliseconds; one that waited out a receiver's outage, minutes.
+    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0),
+)
+PRE_EVENT_WEBHOOKS = Counter(
+    "bridge_pre_event_webhooks",
+    "Pre-event webhooks asked before a change, by event type and verdict: proceed, modified, rejected, or "
+    "no_answer (a timeout or a refused connection: the change went ahead).",
+    ["event_type", "verdict"],
+)
+
+
+def conversation_webhook_attempt(event_type: str, status: str, lag_seconds: float | None) -> None:
+    """One attempt's outcome; `status` is the call's new one (delivered, pending: retried, failed)."""
+    outcome = "retried" if status == "pending" else status
+    CONVERSATION_WEBHOOKS.labels(event_type, outcome).inc()
+    if status == "delivered" and lag_seconds is not None:
+        CONVERSATION_WEBHOOK_LAG.labels(event_type).observe(max(lag_seconds, 0.0))
+
+
+def pre_event_asked(event_type: str, rejected: bool, changed: bool, answered: bool) -> None:
+    verdict = "rejected" if rejected else "modified" if changed else "proceed" if answered else "no_answer"
+    PRE_EVENT_WEBHOOKS.labels(event_type, verdict).inc()
+
+
 def webhook_accepted(webhook: str, outcome: str) -> None:
     WEBHOOKS.labels(webhook, ACCEPTED, outcome).inc()
 

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bridge import metrics
 from bridge.delivery import backoff_seconds
 from bridge.errors import BridgeError
 from bridge.hooks import held, http, outbox, pre
@@ -78,6 +79,7 @@ def send_one(ctx: WorkerContext, call_id: int) -> CallOutcome:
         retry_at = utcnow() + timedelta(seconds=delay)
     what = f"webhook {job.sid}"
     status = durably(ctx, lambda session: outbox.record_answer(session, job, started, answer, retry_at), what)
+    metrics.conversation_webhook_attempt(job.event_type, status, (utcnow() - job.event_at).total_seconds())
     if status == outbox.PENDING:
         log.info("webhook %s: %s, retry %d in %.1fs", job.sid, answer.error, job.attempt, delay)
         return CallOutcome(retry_in_seconds=delay, retry_call_id=job.call_id)

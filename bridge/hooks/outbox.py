@@ -51,6 +51,7 @@ class CallJob:
 
     call_id: int
     sid: str
+    event_type: str
     line: str
     url: str
     method: str
@@ -257,13 +258,16 @@ def claim(session: Session, call_id: int, lease_seconds: float, now: datetime | 
             lease_until=now + timedelta(seconds=lease_seconds),
             date_updated=now,
         )
-        .returning(C.id, C.sid, C.line, C.url, C.method, C.payload, C.attempts, C.max_attempts, C.event_at)
+        .returning(
+            C.id, C.sid, C.event_type, C.line, C.url, C.method, C.payload, C.attempts, C.max_attempts, C.event_at
+        )
     ).one_or_none()
     if row is None:
         return None
     return CallJob(
         call_id=row.id,
         sid=row.sid,
+        event_type=row.event_type,
         line=row.line,
         url=row.url,
         method=row.method,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from bridge import metrics
 from bridge.config import Settings
 from bridge.errors import BridgeError
 from bridge.event_fields import Fields, compact
@@ -111,7 +112,9 @@ def ask(pre_event: PreEvent, settings: Settings) -> Verdict:
         if reply.status is not None or attempt >= pre_event.target.retry_count or time.monotonic() >= deadline:
             break
         attempt += 1
-    return read_answer(pre_event.event_type, reply)
+    verdict = read_answer(pre_event.event_type, reply)
+    metrics.pre_event_asked(pre_event.event_type, verdict.rejected, bool(verdict.changes), reply.status is not None)
+    return verdict
 
 
 def read_answer(event_type: str, reply: http.Reply) -> Verdict:

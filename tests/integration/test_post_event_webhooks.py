@@ -12,8 +12,10 @@ from twilio.rest import Client
 
 from bridge.event_fields import FIELDS_OF_EVENT
 from tests.integration.conftest import Api
+from tests.integration.twilio_checks import assert_twilio_error
 from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
+from tests.support.scrape import Scrape, scrape
 from tests.support.waiting import eventually
 from tests.support.webhook_receiver import Answer, Received, WebhookReceiver
 
@@ -411,3 +413,34 @@ def test_a_dead_receiver_never_blocks_another_target(live: LiveBridge, client: C
     finally:
         dead.stop()
         alive.stop()
+
+
+def test_metrics_count_webhook_attempts_their_lag_and_pre_event_verdicts(
+    live: LiveBridge, client: Client, receiver: WebhookReceiver
+) -> None:
+    before = scrape(live.url, live.settings.metrics_token)
+    answers = iter([Answer(503), Answer(200)])
+    receiver.answer = lambda request: next(answers, Answer(200)) if request.path == "/hooks" else Answer(403)
+    client.conversations.v1.configuration.webhooks().update(
+        pre_webhook_url=receiver.url("/pre"),
+        post_webhook_url=receiver.url(),
+        filters=["onMessageAdded", "onMessageAdd"],
+        method="POST",
+    )
+    conversation = client.conversations.v1.conversations.create()
+    conversation.messages.create(author="a", body="counted")  # no header: neither asked nor told
+    refused = client.conversations.v1.conversations(conversation.sid).messages
+    assert_twilio_error(lambda: refused.create(author="a", body="no", **ENABLED), 20403, 403)
+    receiver.answer = lambda request: next(answers, Answer(200)) if request.path == "/hooks" else Answer(200)
+    conversation.messages.create(author="a", body="told", **ENABLED)
+    only(receiver, "onMessageAdded", count=2)
+
+    def grown() -> Scrape:
+        return scrape(live.url, live.settings.metrics_token).since(before)
+
+    counted = eventually(lambda: (now := grown()).total("bridge_conversation_webhooks_total") >= 2 and now)
+    assert counted.total("bridge_conversation_webhooks_total", event_type="onMessageAdded", outcome="retried") == 1
+    assert counted.total("bridge_conversation_webhooks_total", event_type="onMessageAdded", outcome="delivered") == 1
+    assert counted.total("bridge_conversation_webhook_lag_seconds_count", event_type="onMessageAdded") == 1
+    assert counted.total("bridge_pre_event_webhooks_total", event_type="onMessageAdd", verdict="rejected") == 1
+    assert counted.total("bridge_pre_event_webhooks_total", event_type="onMessageAdd", verdict="proceed") == 1
