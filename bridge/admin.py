@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bridge import delivery
 from bridge.addresses import AddressError, parse_address
-from bridge.errors import invalid, not_found
+from bridge.errors import BridgeError, invalid, not_found
 from bridge.models import (
     AdminAction,
     Conversation,
@@ -353,8 +353,12 @@ class ReplayKind(Generic[F]):
         """The part of `filt` a replay acts on: its replayable statuses only."""
         statuses = tuple(s for s in filt.statuses if s in self.replayable)
         if not statuses:
-            raise invalid(f"Only {' or '.join(self.replayable)} {self.noun} can be replayed")
+            raise self.refusal()
         return dataclasses.replace(filt, statuses=statuses)
+
+    def refusal(self) -> BridgeError:
+        """What a replay of nothing replayable answers."""
+        return invalid(f"Only {' or '.join(self.replayable)} {self.noun} can be replayed")
 
     def count(self, session: Session, filt: F) -> int:
         return session.scalar(select(func.count()).select_from(self.query(filt).subquery())) or 0
@@ -451,10 +455,22 @@ def replay(
     return ReplayResult(matched, replayed, skipped)
 
 
+# The kept inbound messages admins can list, and the row statuses each list shows.
+UNROUTED_VIEWS: dict[str, tuple[str, ...]] = {
+    "unrouted": ("unrouted",),  # no conversation took them: re-routed once their sender is a participant
+    "routed": ("routed",),  # routed since: re-routed by an admin, or let through by a pre-event webhook
+    "held": ("held", "asking"),  # waiting for the application's pre-event webhook, or being asked about now
+    "rejected": ("rejected",),  # refused by that webhook (kept, never routed)
+}
+
+
 def list_unrouted(session: Session, page: PageRequest, status: str = "unrouted") -> Page[UnroutedMessage]:
+    """One of `UNROUTED_VIEWS`, newest first."""
+    if status not in UNROUTED_VIEWS:
+        raise invalid(f"status must be one of {', '.join(UNROUTED_VIEWS)}")
     return paginate(
         session,
-        select(UnroutedMessage).where(UnroutedMessage.status == status),
+        select(UnroutedMessage).where(UnroutedMessage.status.in_(UNROUTED_VIEWS[status])),
         UnroutedMessage.id,
         page,
         descending=True,

@@ -51,10 +51,10 @@ def check_target(target: str) -> str:
 def _query(filt: WebhookCallFilter) -> Select[tuple[WebhookCall]]:
     for status in filt.statuses:
         if status not in outbox.STATUSES:
-            raise invalid(f"Unknown status {status!r}; one of {', '.join(outbox.STATUSES)}")
+            raise invalid(f"Unknown status {status[:40]!r}; one of {', '.join(outbox.STATUSES)}")
     for event_type in filt.event_types:
         if event_type not in EVENT_TYPES:
-            raise invalid(f"Unknown event type {event_type!r}; one of {', '.join(EVENT_TYPES)}")
+            raise invalid(f"Unknown event type {event_type[:40]!r}; one of {', '.join(EVENT_TYPES)}")
     query = select(WebhookCall)
     if filt.statuses:
         query = query.where(WebhookCall.status.in_(filt.statuses))

@@ -398,20 +398,24 @@ def _admin_paths() -> dict[str, Any]:
     tag = "Admin API"
     prefix = "/admin/api"
     paging = _paging(1000)
-    filters = [
-        {**_query(name, schema), **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
-        for name, schema in s.ADMIN_FILTER_PROPERTIES.items()
-    ]
+    filters, webhook_filters = (
+        [
+            {**_query(name, schema), **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
+            for name, schema in properties.items()
+        ]
+        for properties in (s.ADMIN_FILTER_PROPERTIES, s.ADMIN_WEBHOOK_FILTER_PROPERTIES)
+    )
     refused = {UNKNOWN_PARAMETERS: "refused"}
     replay_body = {
         "required": True,
-        "description": "Filters (at least one) or delivery SIDs; unknown names are refused.",
+        "description": "Filters (at least one) or SIDs, of deliveries or (kind=webhook) webhook calls; unknown "
+        "names, and filters of the other kind, are refused.",
         "content": {
             "application/x-www-form-urlencoded": {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        **s.ADMIN_FILTER_PROPERTIES,
+                        **s.ADMIN_REPLAY_PROPERTIES,
                         "csrf_token": {"type": "string", "description": "The console's forms send it; ignored here."},
                     },
                     "additionalProperties": False,
@@ -420,13 +424,14 @@ def _admin_paths() -> dict[str, Any]:
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {**s.ADMIN_FILTER_PROPERTIES, "sids": s.ADMIN_FILTER_PROPERTIES["sid"]},
+                    "properties": {**s.ADMIN_REPLAY_PROPERTIES, "sids": s.ADMIN_REPLAY_PROPERTIES["sid"]},
                     "additionalProperties": False,
                 }
             },
         },
     }
     deliveries = s.listing("deliveries", "#/components/schemas/bridge.admin.delivery", matching={"type": "integer"})
+    calls = s.listing("webhooks", "#/components/schemas/bridge.admin.webhook_call", matching={"type": "integer"})
     return {
         f"{prefix}/deliveries": {
             "get": _operation(
@@ -461,10 +466,44 @@ def _admin_paths() -> dict[str, Any]:
                 **refused,
             )
         },
+        f"{prefix}/webhooks": {
+            "get": _operation(
+                "AdminListWebhookCalls",
+                "Post-event webhook calls matching the filters (default: failed), newest first",
+                {"200": {"description": "OK", "content": _json(calls)}, **_errors(400, 401, 429, 503)},
+                tag=tag,
+                parameters=[*webhook_filters, *paging],
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/webhooks/counts": {
+            "get": _operation(
+                "AdminWebhookCallCounts",
+                "Webhook calls by status and failed ones by error since a moment (default 1h)",
+                {**_ok(200, "OK", "bridge.admin.webhook_counts"), **_errors(400, 401, 429, 503)},
+                tag=tag,
+                parameters=[_query("since", s.ADMIN_FILTER_PROPERTIES["since"])],
+                security=_ADMIN,
+                **refused,
+            )
+        },
+        f"{prefix}/webhooks/{{CallSid}}": {
+            "get": _operation(
+                "AdminWebhookCall",
+                "A webhook call: where it went, its payload and every attempt",
+                {**_ok(200, "OK", "bridge.admin.webhook_story"), **_errors(400, 401, 404, 429, 503)},
+                tag=tag,
+                parameters=[_path_param("CallSid", s.sid("WC", nullable=False))],
+                security=_ADMIN,
+                **refused,
+            )
+        },
         f"{prefix}/replay": {
             "post": _operation(
                 "AdminReplay",
-                "Replay failed/undelivered deliveries (each goes out once, however often this is called)",
+                "Replay failed/undelivered deliveries, or (kind=webhook, or WC SIDs) failed webhook calls; each goes "
+                "out once, however often this is called",
                 {**_ok(200, "OK", "bridge.admin.replay_result"), **_errors(400, 401, 403, 413, 429, 503)},
                 tag=tag,
                 body=replay_body,
@@ -475,7 +514,8 @@ def _admin_paths() -> dict[str, Any]:
         f"{prefix}/unrouted": {
             "get": _operation(
                 "AdminListUnrouted",
-                "Inbound messages no conversation took (or, with status=routed, re-routed since)",
+                "Kept inbound messages: unrouted (the default), routed since, held for the pre-event webhook, or "
+                "rejected by it",
                 {
                     "200": {
                         "description": "OK",
@@ -484,7 +524,10 @@ def _admin_paths() -> dict[str, Any]:
                     **_errors(400, 401, 429, 503),
                 },
                 tag=tag,
-                parameters=[_query("status", {"type": "string", "enum": ["unrouted", "routed"]}), *paging],
+                parameters=[
+                    _query("status", {"type": "string", "enum": ["unrouted", "routed", "held", "rejected"]}),
+                    *paging,
+                ],
                 security=_ADMIN,
                 **refused,
             )
