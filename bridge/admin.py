@@ -38,7 +38,7 @@ from bridge.models import (
     UnroutedMessage,
 )
 from bridge.paging import Page, PageRequest, paginate
-from bridge.timeutil import parse_datetime, utcnow
+from bridge.timeutil import iso, parse_datetime, utcnow
 
 REPLAYABLE = (delivery.FAILED, delivery.UNDELIVERED)
 REPLAY_BATCH = 500
@@ -87,6 +87,20 @@ class DeliveryFilter(Described):
     delivery_sids: tuple[str, ...] = ()
 
 
+def updated_within(query: Select[Any], column: Any, since: datetime | None, until: datetime | None) -> Select[Any]:
+    """`since` and `until` as admins filter by them: the row's last change in [since, until)."""
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    return query
+
+
+def json_fields(row: Any) -> dict[str, Any]:
+    """A row dataclass as JSON-ready fields (moments as ISO-8601), for the API and the CLI alike."""
+    return {key: iso(value) if isinstance(value, datetime) else value for key, value in asdict(row).items()}
+
+
 def _query(filt: DeliveryFilter) -> Select[tuple[Delivery]]:
     for status in filt.statuses:
         if status not in delivery.STATUSES:
@@ -116,10 +130,7 @@ def _query(filt: DeliveryFilter) -> Select[tuple[Delivery]]:
             query = query.where(Participant.channel == filt.channel.lower())
     if filt.error_codes:
         query = query.where(Delivery.error_code.in_(filt.error_codes))
-    if filt.since is not None:
-        query = query.where(Delivery.date_updated >= filt.since)
-    if filt.until is not None:
-        query = query.where(Delivery.date_updated < filt.until)
+    query = updated_within(query, Delivery.date_updated, filt.since, filt.until)
     if filt.delivery_sids:
         query = query.where(Delivery.sid.in_(filt.delivery_sids))
     return query

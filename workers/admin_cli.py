@@ -6,7 +6,7 @@ from __future__ import annotations
 import getpass
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -75,30 +75,48 @@ def deliveries() -> None:
     """Find, inspect and replay deliveries."""
 
 
+def _list_options(func: Any) -> Any:
+    func = click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")(func)
+    return click.option("--limit", default=50, show_default=True, help="How many, newest first.")(func)
+
+
 @deliveries.command("list")
 @_filters
-@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@_list_options
 def list_deliveries(limit: int, as_json: bool, **given: Any) -> None:
     """Deliveries matching the filters, newest first."""
     filt = _filter(**given)
     with _database() as database, database.transaction() as session:
         total = admin.count_matching(session, filt)
-        page = admin.list_deliveries(session, filt, PageRequest(page_size=max(1, min(limit, 1000))))
-    for row in page.items:
-        if as_json:
-            click.echo(
-                json.dumps(
-                    {**row.__dict__, "date_created": iso(row.date_created), "date_updated": iso(row.date_updated)}
-                )
-            )
-        else:
-            click.echo(
-                f"{row.sid}  {row.status:<11} {row.error_code or '':>5}  {row.channel or '-':<8} "
-                f"{row.address or '-':<24} {iso(row.date_updated)}  {(row.error_message or '')[:60]}"
-            )
+        page = admin.list_deliveries(session, filt, _page(limit))
+    _echo_rows(
+        page.items,
+        total,
+        as_json,
+        lambda row: (
+            f"{row['sid']}  {row['status']:<11} {row['error_code'] or '':>5}  {row['channel'] or '-':<8} "
+            f"{row['address'] or '-':<24} {row['date_updated']}  {(row['error_message'] or '')[:60]}"
+        ),
+    )
+
+
+def _page(limit: int) -> PageRequest:
+    return PageRequest(page_size=max(1, min(limit, 1000)))
+
+
+def _echo_rows(rows: list[Any], total: int, as_json: bool, line: Callable[[dict[str, Any]], str]) -> None:
+    """One line per row (or one JSON object with --json), then how many of how many matching."""
+    for row in rows:
+        fields = admin.json_fields(row)
+        click.echo(json.dumps(fields) if as_json else line(fields))
     if not as_json:
-        click.echo(f"{len(page.items)} shown of {total} matching")
+        click.echo(f"{len(rows)} shown of {total} matching")
+
+
+def _echo_statuses(by_status: dict[str, int]) -> None:
+    click.echo("status        count")
+    for status, count in by_status.items():
+        click.echo(f"{status:<12} {count:>6}")
 
 
 @deliveries.command("counts")
@@ -109,18 +127,22 @@ def counts(since: str) -> None:
     with _database() as database, database.transaction() as session:
         by_status = admin.counts_by_status(session, moment)
         by_code = admin.failures_by_error_code(session, moment)
-    click.echo("status        count")
-    for status, count in by_status.items():
-        click.echo(f"{status:<12} {count:>6}")
+    _echo_statuses(by_status)
     click.echo("\nerror code    count  example")
     for entry in by_code:
         click.echo(f"{entry.error_code:<12} {entry.count:>6}  {(entry.example or '')[:70]}")
 
 
+def _replay_options(func: Any) -> Any:
+    func = click.option("--actor", default=None, help="Who is replaying, for the audit trail (default: cli:<user>).")(
+        func
+    )
+    return click.option("--yes", is_flag=True, help="Do not ask for confirmation.")(func)
+
+
 @deliveries.command("replay")
 @_filters
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--actor", default=None, help="Who is replaying, for the audit trail (default: cli:<user>).")
+@_replay_options
 def replay(yes: bool, actor: str | None, **given: Any) -> None:
     """Send failed deliveries again. Only failed or undelivered ones move; each goes out once."""
     _replay(admin.DELIVERIES, _filter(**given), yes, actor, "were no longer failed")
@@ -203,40 +225,22 @@ def webhooks() -> None:
 
 @webhooks.command("list")
 @_webhook_filters
-@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@_list_options
 def list_webhooks(limit: int, as_json: bool, **given: Any) -> None:
     """Webhook calls matching the filters, newest first."""
     filt = _webhook_filter(**given)
     with _usage_errors(), _database() as database, database.transaction() as session:
         total = hooks_admin.count_matching(session, filt)
-        page = hooks_admin.list_calls(session, filt, PageRequest(page_size=max(1, min(limit, 1000))))
-        rows = [_call_fields(call) for call in page.items]
-    for row in rows:
-        if as_json:
-            click.echo(json.dumps(row))
-        else:
-            click.echo(
-                f"{row['sid']}  {row['status']:<9} {row['event_type']:<26} {row['target']:<8} {row['attempts']:>2}  "
-                f"{row['date_updated']}  {row['url']}  {(row['error'] or '')[:60]}"
-            )
-    if not as_json:
-        click.echo(f"{len(rows)} shown of {total} matching")
-
-
-def _call_fields(call: Any) -> dict[str, Any]:
-    return {
-        "sid": call.sid,
-        "status": call.status,
-        "event_type": call.event_type,
-        "target": call.target,
-        "url": call.url,
-        "conversation_sid": call.conversation_sid,
-        "attempts": call.attempts,
-        "http_status": call.http_status,
-        "error": call.error,
-        "date_updated": iso(call.date_updated),
-    }
+        page = hooks_admin.list_calls(session, filt, _page(limit))
+    _echo_rows(
+        page.items,
+        total,
+        as_json,
+        lambda row: (
+            f"{row['sid']}  {row['status']:<9} {row['event_type']:<26} {row['target']:<8} {row['attempts']:>2}  "
+            f"{row['date_updated']}  {row['url']}  {(row['error'] or '')[:60]}"
+        ),
+    )
 
 
 @webhooks.command("counts")
@@ -248,9 +252,7 @@ def webhook_counts(since: str) -> None:
     with _database() as database, database.transaction() as session:
         by_status = hooks_admin.counts_by_status(session, moment)
         by_error = hooks_admin.failures_by_error(session, moment)
-    click.echo("status        count")
-    for status, count in by_status.items():
-        click.echo(f"{status:<12} {count:>6}")
+    _echo_statuses(by_status)
     click.echo("\nfailed with          count")
     for entry in by_error:
         click.echo(f"{(entry.error or '-')[:20]:<20} {entry.count:>6}")
@@ -258,8 +260,7 @@ def webhook_counts(since: str) -> None:
 
 @webhooks.command("replay")
 @_webhook_filters
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--actor", default=None, help="Who is replaying, for the audit trail (default: cli:<user>).")
+@_replay_options
 def replay_webhooks(yes: bool, actor: str | None, **given: Any) -> None:
     """Send failed webhook calls again. Only failed ones move; each goes out once, with its own idempotency token."""
     filt = _webhook_filter(**given)

@@ -68,10 +68,7 @@ def _query(filt: WebhookCallFilter) -> Select[tuple[WebhookCall]]:
         query = query.where(WebhookCall.service_sid == filt.service_sid)
     if filt.conversation_sid:
         query = query.where(WebhookCall.conversation_sid == filt.conversation_sid)
-    if filt.since is not None:
-        query = query.where(WebhookCall.date_updated >= filt.since)
-    if filt.until is not None:
-        query = query.where(WebhookCall.date_updated < filt.until)
+    query = admin.updated_within(query, WebhookCall.date_updated, filt.since, filt.until)
     if filt.call_sids:
         query = query.where(WebhookCall.sid.in_(filt.call_sids))
     return query
@@ -83,9 +80,37 @@ WEBHOOK_CALLS: admin.ReplayKind[WebhookCallFilter] = admin.ReplayKind(
 )
 
 
-def list_calls(session: Session, filt: WebhookCallFilter, page: PageRequest) -> Page[WebhookCall]:
+@dataclass(frozen=True)
+class WebhookCallRow:
+    """One call as admins see it: where it went, how far it got, and what the last attempt said."""
+
+    sid: str
+    status: str
+    event_type: str
+    target: str  # account | service | a conversation-scoped webhook's SID
+    url: str
+    method: str
+    service_sid: str
+    conversation_sid: str | None
+    attempts: int
+    max_attempts: int
+    http_status: int | None
+    error: str | None
+    next_attempt_at: datetime | None
+    event_at: datetime
+    delivered_at: datetime | None
+    date_created: datetime
+    date_updated: datetime
+
+    @classmethod
+    def of(cls, call: WebhookCall) -> WebhookCallRow:
+        return cls(**{name: getattr(call, name) for name in cls.__dataclass_fields__})
+
+
+def list_calls(session: Session, filt: WebhookCallFilter, page: PageRequest) -> Page[WebhookCallRow]:
     """Newest first, keyset-paged like the REST API."""
-    return paginate(session, _query(filt), WebhookCall.id, page, descending=True)
+    found = paginate(session, _query(filt), WebhookCall.id, page, descending=True)
+    return Page([WebhookCallRow.of(call) for call in found.items], found.next_token, found.previous_token)
 
 
 def count_matching(session: Session, filt: WebhookCallFilter) -> int:
@@ -124,7 +149,9 @@ class CallStory:
     """A call as it stands, the payload every attempt sent (each adds its own RetryCount), and every attempt, in
     order. Attempt numbers start again at 1 after a replay."""
 
-    call: WebhookCall
+    call: WebhookCallRow
+    line: str  # its stream and target: the calls of a line go out in order, one at a time
+    payload: dict[str, str]
     attempts: list[WebhookAttempt]
 
 
@@ -135,4 +162,4 @@ def call_story(session: Session, call_sid: str) -> CallStory:
     attempts = list(
         session.scalars(select(WebhookAttempt).where(WebhookAttempt.call_id == call.id).order_by(WebhookAttempt.id))
     )
-    return CallStory(call, attempts)
+    return CallStory(WebhookCallRow.of(call), call.line, dict(call.payload or {}), attempts)

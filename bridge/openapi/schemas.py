@@ -263,6 +263,13 @@ TWIML: dict[str, Any] = {"type": "string", "example": '<?xml version="1.0" encod
 # --- Admin JSON API ---------------------------------------------------------------------------------------------
 
 _ADMIN_DATE = {"type": "string", "format": "date-time"}
+_ATTEMPT = {  # what every attempt log says, a carrier's or a webhook receiver's
+    "attempt": INTEGER,
+    "started_at": _ADMIN_DATE,
+    "duration_ms": INTEGER,
+    "http_status": {"type": "integer", "nullable": True},
+    "will_retry": {"type": "boolean"},
+}
 ADMIN_DELIVERY = obj(
     {
         "sid": sid("DY", nullable=False),
@@ -312,14 +319,10 @@ ADMIN_TIMELINE = obj(
                         "type": "array",
                         "items": obj(
                             {
-                                "attempt": INTEGER,
-                                "started_at": _ADMIN_DATE,
-                                "duration_ms": INTEGER,
-                                "http_status": {"type": "integer", "nullable": True},
+                                **_ATTEMPT,
                                 "carrier_message_sid": STRING,
                                 "error_code": {"type": "integer", "nullable": True},
                                 "error_message": STRING,
-                                "will_retry": {"type": "boolean"},
                             }
                         ),
                     },
@@ -382,19 +385,7 @@ ADMIN_WEBHOOK_STORY = obj(
             "additionalProperties": {"type": "string"},
             "description": "The fields every attempt sent (each adds its own RetryCount)",
         },
-        "attempts": {
-            "type": "array",
-            "items": obj(
-                {
-                    "attempt": INTEGER,
-                    "started_at": _ADMIN_DATE,
-                    "duration_ms": INTEGER,
-                    "http_status": {"type": "integer", "nullable": True},
-                    "error": STRING,
-                    "will_retry": {"type": "boolean"},
-                }
-            ),
-        },
+        "attempts": {"type": "array", "items": obj({**_ATTEMPT, "error": STRING})},
     }
 )
 ADMIN_REPLAY_RESULT = obj(

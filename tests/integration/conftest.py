@@ -6,7 +6,7 @@ import dataclasses
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -249,3 +249,44 @@ def open_whatsapp_window(live: LiveBridge, participant_sid: str, hours_ago: floa
             .where(Participant.sid == participant_sid)
             .values(last_inbound_at=utcnow() - timedelta(hours=hours_ago))
         )
+
+
+FailCalls = Callable[..., str]
+
+
+@pytest.fixture
+def failed_calls(
+    live: LiveBridge,
+    client: Client,
+    sender_pool: dict[str, str],
+    worker: FakeCarrier,
+    receiver: WebhookReceiver,
+    few_webhook_attempts: None,
+) -> FailCalls:
+    """`failed_calls("one", "two")`: CUSTOMER texts each body while the receiver answers 500, so each call fails
+    past its two attempts. Returns the conversation's SID."""
+
+    def fail(*bodies: str) -> str:
+        return fail_webhook_calls(live, client, sender_pool, worker, receiver, bodies or ("where is my order?",))
+
+    return fail
+
+
+def held_for_pre_event(
+    live: LiveBridge,
+    client: Client,
+    sender_pool: dict[str, str],
+    worker: FakeCarrier,
+    receiver: WebhookReceiver,
+    body: str,
+    answer: Answer,
+) -> None:
+    """The account's pre-event webhook (onMessageAdd) answers `answer`; CUSTOMER texts `body`, which is held until
+    a worker has asked it."""
+    from bridge.models import WebhookSettings
+
+    with live.database.transaction() as session:
+        session.add(WebhookSettings(service_id=None, pre_webhook_url=receiver.url("/pre"), filters=["onMessageAdd"]))
+    customer_conversation(client, sender_pool["sms"])
+    receiver.answer = lambda _: answer
+    text_in(live, worker, sender_pool["sms"], body)

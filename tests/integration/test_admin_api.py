@@ -17,15 +17,14 @@ from limits import parse as parse_limit
 from sqlalchemy import select
 from twilio.rest import Client
 
-from bridge.models import AdminAction, WebhookSettings
+from bridge.models import AdminAction
 from tests.integration.conftest import (
     CUSTOMER,
+    FailCalls,
     call_statuses,
-    customer_conversation,
     delivery_statuses,
-    fail_webhook_calls,
+    held_for_pre_event,
     open_whatsapp_window,
-    text_in,
 )
 from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
@@ -478,14 +477,11 @@ def test_unrouted_messages_are_listed_and_rerouted_once_their_sender_is_added(
 
 def test_failed_webhook_calls_are_listed_counted_and_told_with_every_attempt(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
     script: requests.Session,
 ) -> None:
-    conversation = fail_webhook_calls(live, client, sender_pool, worker, receiver, ("late parcel", "still late"))
+    conversation = failed_calls("late parcel", "still late")
     listed = script.get(live.url + "/admin/api/webhooks", timeout=30).json()
     assert listed["matching"] == 2 and listed["meta"]["key"] == "webhooks"
     newest, oldest = listed["webhooks"]
@@ -533,14 +529,11 @@ def test_failed_webhook_calls_are_listed_counted_and_told_with_every_attempt(
 
 def test_webhook_calls_are_replayed_through_the_replay_endpoint_each_once(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
     script: requests.Session,
 ) -> None:
-    fail_webhook_calls(live, client, sender_pool, worker, receiver, ("a", "b", "c"))
+    failed_calls("a", "b", "c")
     calls = script.get(live.url + "/admin/api/webhooks", timeout=30).json()["webhooks"]
     receiver.answer = lambda _: Answer(200)
     before = len(receiver.requests())
@@ -579,11 +572,7 @@ def test_held_and_rejected_inbound_messages_are_listed(
     script: requests.Session,
 ) -> None:
     """The application's pre-event webhook takes its time, then refuses the message: held, then rejected."""
-    with live.database.transaction() as session:
-        session.add(WebhookSettings(service_id=None, pre_webhook_url=receiver.url("/pre"), filters=["onMessageAdd"]))
-    customer_conversation(client, sender_pool["sms"])
-    receiver.answer = lambda _: Answer(403, delay=1.5)
-    text_in(live, worker, sender_pool["sms"], "let me in")
+    held_for_pre_event(live, client, sender_pool, worker, receiver, "let me in", Answer(403, delay=1.5))
 
     def listed(status: str) -> list[dict[str, Any]]:
         response = script.get(live.url + "/admin/api/unrouted", params={"status": status}, timeout=30)

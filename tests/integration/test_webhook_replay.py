@@ -11,13 +11,12 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
-from twilio.rest import Client
 
 from bridge import admin
 from bridge.errors import BridgeError
 from bridge.hooks import admin as hooks_admin
 from bridge.models import AdminAction
-from tests.integration.conftest import call_statuses, fail_webhook_calls, text_in
+from tests.integration.conftest import FailCalls, call_statuses, text_in
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
@@ -38,13 +37,10 @@ def tokens(requests: list[Received]) -> Counter[str]:
 
 def test_a_call_failed_past_its_attempts_is_listed_with_every_attempt(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
 ) -> None:
-    conversation = fail_webhook_calls(live, client, sender_pool, worker, receiver)
+    conversation = failed_calls()
     with live.database.transaction() as session:
         (call,) = hooks_admin.list_calls(session, hooks_admin.WebhookCallFilter(), PAGE).items
         story = hooks_admin.call_story(session, call.sid)
@@ -58,7 +54,7 @@ def test_a_call_failed_past_its_attempts_is_listed_with_every_attempt(
         (2, 500, "HTTP 500", False),
     ]
     assert all(a.duration_ms >= 0 for a in story.attempts)
-    assert story.call.payload["Body"] == "where is my order?" and story.call.payload["EventType"] == "onMessageAdded"
+    assert story.payload["Body"] == "where is my order?" and story.payload["EventType"] == "onMessageAdded"
     assert by_status == {"pending": 0, "sending": 0, "delivered": 0, "failed": 1}
     assert [(e.error, e.count) for e in by_error] == [("HTTP 500", 1)]
     # What the receiver got: two signed attempts carrying the call's SID as their idempotency token.
@@ -68,13 +64,10 @@ def test_a_call_failed_past_its_attempts_is_listed_with_every_attempt(
 
 def test_a_replay_by_sid_sends_the_call_once_with_its_idempotency_token_and_is_audited(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
 ) -> None:
-    fail_webhook_calls(live, client, sender_pool, worker, receiver)
+    failed_calls()
     with live.database.transaction() as session:
         (call,) = hooks_admin.list_calls(session, hooks_admin.WebhookCallFilter(), PAGE).items
     receiver.answer = lambda _: Answer(200)  # the application's backend is fixed
@@ -103,14 +96,11 @@ def test_a_replay_by_sid_sends_the_call_once_with_its_idempotency_token_and_is_a
 
 def test_a_replay_by_filter_touches_only_what_it_names(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
 ) -> None:
     bodies = ("one", "two", "three")
-    conversation = fail_webhook_calls(live, client, sender_pool, worker, receiver, bodies)
+    conversation = failed_calls(*bodies)
     receiver.answer = lambda _: Answer(200)
     elsewhere = hooks_admin.WebhookCallFilter(conversation_sid="CH" + "0" * 32)
     assert replay(live, elsewhere).matched == 0
@@ -131,14 +121,11 @@ def test_a_replay_by_filter_touches_only_what_it_names(
 
 def test_two_concurrent_replays_send_each_call_once(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
 ) -> None:
     bodies = tuple(f"note {n}" for n in range(6))
-    fail_webhook_calls(live, client, sender_pool, worker, receiver, bodies)
+    failed_calls(*bodies)
     receiver.answer = lambda _: Answer(200)
     before = len(receiver.requests())
     results: list[admin.ReplayResult] = []
@@ -163,15 +150,12 @@ def test_two_concurrent_replays_send_each_call_once(
 
 def test_a_selection_two_admins_read_at_once_is_moved_by_one_of_them(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
 ) -> None:
     """The moment the threads above may or may not hit: both admins have read the same failed calls, then each
     moves them. Only the conditional UPDATE stands between that and a second send."""
-    fail_webhook_calls(live, client, sender_pool, worker, receiver, ("one", "two"))
+    failed_calls("one", "two")
     receiver.answer = lambda _: Answer(200)
     kind = hooks_admin.WEBHOOK_CALLS
     with live.database.transaction() as session:
@@ -190,14 +174,13 @@ def test_a_selection_two_admins_read_at_once_is_moved_by_one_of_them(
 
 def test_a_replayed_call_goes_after_later_calls_of_its_line_and_holds_the_line_only_while_it_is_tried(
     live: LiveBridge,
-    client: Client,
     sender_pool: dict[str, str],
     worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
 ) -> None:
     sender = sender_pool["sms"]
-    fail_webhook_calls(live, client, sender_pool, worker, receiver, ("first",))
+    failed_calls("first")
     receiver.answer = lambda _: Answer(200)
     text_in(live, worker, sender, "second")  # the line was not held by the failed call
     eventually(lambda: call_statuses(live) == Counter({"failed": 1, "delivered": 1}))
@@ -228,13 +211,10 @@ def test_only_failed_calls_are_replayed(live: LiveBridge, statuses: tuple[str, .
 
 def test_the_cli_lists_counts_and_replays(
     live: LiveBridge,
-    client: Client,
-    sender_pool: dict[str, str],
-    worker: FakeCarrier,
     receiver: WebhookReceiver,
-    few_webhook_attempts: None,
+    failed_calls: FailCalls,
 ) -> None:
-    fail_webhook_calls(live, client, sender_pool, worker, receiver, ("one", "two"))
+    failed_calls("one", "two")
     runner = CliRunner(env=live.environment)
     listed = runner.invoke(bridge_cli, ["webhooks", "list", "--event-type", "onMessageAdded", "--since", "1h"])
     assert listed.exit_code == 0, listed.output

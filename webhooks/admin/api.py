@@ -7,6 +7,9 @@ REST API (`PageSize`, `PageToken`, `meta.next_page_url`). Documented in README.m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -59,33 +62,38 @@ def _listing(key: str, items: list[dict[str, Any]], page: Page[Any], page_req: P
     return jsonify(body)
 
 
+def _matching(
+    key: str, filt: Any, lister: Callable[..., Page[Any]], counter: Callable[..., int], shown: Callable[[Any], Any]
+) -> Response:
+    """One page of what `filt` names, newest first, and `matching`: how many it names in all."""
+    page_req = page_request(max_size=MAX_PAGE_SIZE)
+    with database().transaction() as session:
+        page = lister(session, filt, page_req)
+        matching = counter(session, filt)
+    return _listing(key, [shown(row) for row in page.items], page, page_req, matching=matching)
+
+
+def _since() -> datetime:
+    """A counts endpoint's one parameter: since when (default: the last hour)."""
+    _only("since")
+    return admin.parse_moment(request.args.get("since") or "1h")
+
+
 @blueprint.get("/deliveries")
 def list_deliveries() -> Response:
     """Deliveries matching the filters (default: failed ones), newest first."""
     filt = filters.delivery_filter(request.args, ignore=PAGING)
-    page_req = page_request(max_size=MAX_PAGE_SIZE)
-    with database().transaction() as session:
-        page = admin.list_deliveries(session, filt, page_req)
-        matching = admin.count_matching(session, filt)
-    items = [present.delivery_json(row) for row in page.items]
-    return _listing("deliveries", items, page, page_req, matching=matching)
+    return _matching("deliveries", filt, admin.list_deliveries, admin.count_matching, present.delivery_json)
 
 
 @blueprint.get("/deliveries/counts")
 def counts() -> Response:
     """Deliveries by status, and failures by error code (with an example message), since a moment."""
-    _only("since")
-    since = admin.parse_moment(request.args.get("since") or "1h")
+    since = _since()
     with database().transaction() as session:
         by_status = admin.counts_by_status(session, since)
         by_code = admin.failures_by_error_code(session, since)
-    return jsonify(
-        {
-            "since": iso(since),
-            "by_status": by_status,
-            "by_error_code": [{"error_code": e.error_code, "count": e.count, "example": e.example} for e in by_code],
-        }
-    )
+    return jsonify({"since": iso(since), "by_status": by_status, "by_error_code": [asdict(e) for e in by_code]})
 
 
 @blueprint.get("/messages/<message_sid>/timeline")
@@ -100,29 +108,17 @@ def message_timeline(message_sid: str) -> Response:
 def list_webhooks() -> Response:
     """Post-event webhook calls matching the filters (default: failed ones), newest first."""
     filt = filters.webhook_call_filter(request.args, ignore=PAGING)
-    page_req = page_request(max_size=MAX_PAGE_SIZE)
-    with database().transaction() as session:
-        page = hooks_admin.list_calls(session, filt, page_req)
-        matching = hooks_admin.count_matching(session, filt)
-        items = [present.webhook_call_json(call) for call in page.items]
-    return _listing("webhooks", items, page, page_req, matching=matching)
+    return _matching("webhooks", filt, hooks_admin.list_calls, hooks_admin.count_matching, present.webhook_call_json)
 
 
 @blueprint.get("/webhooks/counts")
 def webhook_counts() -> Response:
     """Webhook calls by status, and failed ones by error, since a moment."""
-    _only("since")
-    since = admin.parse_moment(request.args.get("since") or "1h")
+    since = _since()
     with database().transaction() as session:
         by_status = hooks_admin.counts_by_status(session, since)
         by_error = hooks_admin.failures_by_error(session, since)
-    return jsonify(
-        {
-            "since": iso(since),
-            "by_status": by_status,
-            "by_error": [{"error": e.error, "count": e.count} for e in by_error],
-        }
-    )
+    return jsonify({"since": iso(since), "by_status": by_status, "by_error": [asdict(e) for e in by_error]})
 
 
 @blueprint.get("/webhooks/<call_sid>")
