@@ -40,7 +40,7 @@ PUBLIC: dict[str, str] = {
     "/admin/sign-in": "the admin sign-in form itself: CSRF-protected and rate-limited per address and username",
     "/openapi.json": "the description of the bridge's API (paths and schemas, no data), as Twilio publishes its own",
 }
-WEBHOOK_PREFIX = "/webhooks/"
+WEBHOOK_PREFIX = "/webhooks/"  # the carrier's; the console's pages about webhook calls are under /admin/webhooks
 SIGNED_MEDIA_PREFIX = "/media/"
 ADMIN_API_PREFIX = "/admin/api/"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})  # HEAD is GET without a body; OPTIONS only lists methods
