@@ -4,15 +4,20 @@ audit trail of it all. One set of operations behind the CLI, the admin JSON API 
 A replay is a conditional state change (`failed`/`undelivered` -> `pending`), so a delivery in flight, sent or
 delivered is never sent again, and two admins replaying the same selection send it once. The normal send path
 then re-checks every send-time rule: an opted-out recipient stays blocked.
+
+`replay` is one operation for every kind of outbox row an admin can send again (a `ReplayKind`: deliveries
+here, webhook calls in `bridge.hooks.admin`): the batching, the counts and the audit trail are shared; a kind
+brings its query and its state change.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Select, case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from bridge import delivery
 from bridge.addresses import AddressError, parse_address
-from bridge.errors import invalid, not_found
+from bridge.errors import BridgeError, invalid, not_found
 from bridge.models import (
     AdminAction,
     Conversation,
@@ -33,7 +38,7 @@ from bridge.models import (
     UnroutedMessage,
 )
 from bridge.paging import Page, PageRequest, paginate
-from bridge.timeutil import parse_datetime, utcnow
+from bridge.timeutil import iso, parse_datetime, utcnow
 
 REPLAYABLE = (delivery.FAILED, delivery.UNDELIVERED)
 REPLAY_BATCH = 500
@@ -55,8 +60,19 @@ def parse_moment(raw: str, now: datetime | None = None) -> datetime:
         raise invalid(f"Not a time: {raw!r} (use 2h, 30m, 7d or an ISO-8601 date-time)") from None
 
 
+class Described:
+    """A filter dataclass that can say what it asks for, for the audit trail."""
+
+    def describe(self) -> dict[str, Any]:
+        described = {key: value for key, value in asdict(self).items() if value not in (None, (), [])}
+        for key in ("since", "until"):
+            if key in described:
+                described[key] = described[key].isoformat()
+        return described
+
+
 @dataclass(frozen=True)
-class DeliveryFilter:
+class DeliveryFilter(Described):
     """Which deliveries an admin means. Every field narrows; an empty filter means every failed delivery."""
 
     statuses: tuple[str, ...] = (delivery.FAILED,)
@@ -70,13 +86,19 @@ class DeliveryFilter:
     until: datetime | None = None
     delivery_sids: tuple[str, ...] = ()
 
-    def describe(self) -> dict[str, Any]:
-        """For the audit trail: what was asked for, readably."""
-        described = {key: value for key, value in asdict(self).items() if value not in (None, (), [])}
-        for key in ("since", "until"):
-            if key in described:
-                described[key] = described[key].isoformat()
-        return described
+
+def updated_within(query: Select[Any], column: Any, since: datetime | None, until: datetime | None) -> Select[Any]:
+    """`since` and `until` as admins filter by them: the row's last change in [since, until)."""
+    if since is not None:
+        query = query.where(column >= since)
+    if until is not None:
+        query = query.where(column < until)
+    return query
+
+
+def json_fields(row: Any) -> dict[str, Any]:
+    """A row dataclass as JSON-ready fields (moments as ISO-8601), for the API and the CLI alike."""
+    return {key: iso(value) if isinstance(value, datetime) else value for key, value in asdict(row).items()}
 
 
 def _query(filt: DeliveryFilter) -> Select[tuple[Delivery]]:
@@ -108,10 +130,7 @@ def _query(filt: DeliveryFilter) -> Select[tuple[Delivery]]:
             query = query.where(Participant.channel == filt.channel.lower())
     if filt.error_codes:
         query = query.where(Delivery.error_code.in_(filt.error_codes))
-    if filt.since is not None:
-        query = query.where(Delivery.date_updated >= filt.since)
-    if filt.until is not None:
-        query = query.where(Delivery.date_updated < filt.until)
+    query = updated_within(query, Delivery.date_updated, filt.since, filt.until)
     if filt.delivery_sids:
         query = query.where(Delivery.sid.in_(filt.delivery_sids))
     return query
@@ -312,29 +331,48 @@ def timeline(session: Session, message_sid: str) -> MessageTimeline:
 
 @dataclass(frozen=True)
 class ReplayResult:
-    matched: int  # replayable deliveries the filter named when the replay began
+    matched: int  # replayable rows the filter named when the replay began
     replayed: int  # moved back to pending by this replay
     skipped: int  # no longer replayable by the time this replay reached them (sent meanwhile, or replayed by another)
 
 
-def replay_batches(
-    session_scope: Callable[[], Any], filt: DeliveryFilter, batch: int = REPLAY_BATCH
-) -> Iterator[tuple[int, int]]:
-    """Replays everything `filt` names, one short transaction per batch (so a large replay neither holds locks
-    nor waits for the end to start sending). Yields (replayed, skipped) per batch; the caller sums them up.
+class ReplayFilter(Protocol):
+    """What `replay` needs of a kind's filter: the statuses it names, and what it says in the audit trail."""
 
-    `session_scope` is a Database.transaction-like context manager factory; deliveries are enqueued as each
-    batch commits."""
-    replayable = DeliveryFilter(**{**asdict(filt), "statuses": tuple(s for s in filt.statuses if s in REPLAYABLE)})
-    if not replayable.statuses:
-        raise invalid("Only failed or undelivered deliveries can be replayed")
-    with session_scope() as session:
-        ids = list(session.scalars(_query(replayable).with_only_columns(Delivery.id).order_by(Delivery.id)))
-    for start in range(0, len(ids), batch):
-        chunk = ids[start : start + batch]
-        with session_scope() as session:
-            moved = _replay(session, chunk)
-        yield len(moved), len(chunk) - len(moved)
+    @property
+    def statuses(self) -> tuple[str, ...]: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+
+F = TypeVar("F", bound=ReplayFilter)
+
+
+@dataclass(frozen=True)
+class ReplayKind(Generic[F]):
+    """One kind of outbox row an admin can send again: the rows a filter names, the statuses a replay moves, and
+    the conditional state change that moves them (queueing each moved row once its transaction commits)."""
+
+    name: str  # in the audit trail: delivery | webhook
+    noun: str  # deliveries | webhook calls
+    replayable: tuple[str, ...]
+    query: Callable[[F], Select[Any]]
+    key: Any  # the rows' id column: batches follow it
+    move: Callable[[Session, list[int]], list[int]]
+
+    def narrowed(self, filt: F) -> F:
+        """The part of `filt` a replay acts on: its replayable statuses only."""
+        statuses = tuple(s for s in filt.statuses if s in self.replayable)
+        if not statuses:
+            raise self.refusal()
+        return dataclasses.replace(filt, statuses=statuses)
+
+    def refusal(self) -> BridgeError:
+        """What a replay of nothing replayable answers."""
+        return invalid(f"Only {' or '.join(self.replayable)} {self.noun} can be replayed")
+
+    def count(self, session: Session, filt: F) -> int:
+        return session.scalar(select(func.count()).select_from(self.query(filt).subquery())) or 0
 
 
 def _replay(session: Session, ids: list[int]) -> list[int]:
@@ -369,19 +407,44 @@ def _replay(session: Session, ids: list[int]) -> list[int]:
     return moved
 
 
+DELIVERIES: ReplayKind[DeliveryFilter] = ReplayKind("delivery", "deliveries", REPLAYABLE, _query, Delivery.id, _replay)
+
+
+def replay_batches(
+    session_scope: Callable[[], Any],
+    filt: Any,
+    batch: int = REPLAY_BATCH,
+    kind: ReplayKind[Any] = DELIVERIES,
+) -> Iterator[tuple[int, int]]:
+    """Replays everything `filt` names, one short transaction per batch (so a large replay neither holds locks
+    nor waits for the end to start sending). Yields (replayed, skipped) per batch; the caller sums them up.
+
+    `session_scope` is a Database.transaction-like context manager factory; rows are enqueued as each batch
+    commits."""
+    replayable = kind.narrowed(filt)
+    with session_scope() as session:
+        ids = list(session.scalars(kind.query(replayable).with_only_columns(kind.key).order_by(kind.key)))
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        with session_scope() as session:
+            moved = kind.move(session, chunk)
+        yield len(moved), len(chunk) - len(moved)
+
+
 def replay(
     session_scope: Callable[[], Any],
-    filt: DeliveryFilter,
+    filt: Any,
     actor: str,
     on_batch: Callable[[int, int], None] | None = None,
+    kind: ReplayKind[Any] = DELIVERIES,
 ) -> ReplayResult:
-    """Replays every delivery `filt` names and records it in the audit trail."""
+    """Replays every row of `kind` (deliveries unless told) that `filt` names, and records it in the audit
+    trail."""
+    replayable = kind.narrowed(filt)
     with session_scope() as session:
-        matched = count_matching(
-            session, DeliveryFilter(**{**asdict(filt), "statuses": tuple(s for s in filt.statuses if s in REPLAYABLE)})
-        )
+        matched = kind.count(session, replayable)
     replayed = skipped = 0
-    for moved, missed in replay_batches(session_scope, filt):
+    for moved, missed in replay_batches(session_scope, replayable, kind=kind):
         replayed += moved
         skipped += missed
         if on_batch is not None:
@@ -391,16 +454,34 @@ def replay(
             session,
             actor,
             "replay",
-            f"replayed {replayed} of {matched} deliveries",
-            {"filter": filt.describe(), "matched": matched, "replayed": replayed, "skipped": skipped},
+            f"replayed {replayed} of {matched} {kind.noun}",
+            {
+                "kind": kind.name,
+                "filter": filt.describe(),
+                "matched": matched,
+                "replayed": replayed,
+                "skipped": skipped,
+            },
         )
     return ReplayResult(matched, replayed, skipped)
 
 
+# The kept inbound messages admins can list, and the row statuses each list shows.
+UNROUTED_VIEWS: dict[str, tuple[str, ...]] = {
+    "unrouted": ("unrouted",),  # no conversation took them: re-routed once their sender is a participant
+    "routed": ("routed",),  # routed since: re-routed by an admin, or let through by a pre-event webhook
+    "held": ("held", "asking"),  # waiting for the application's pre-event webhook, or being asked about now
+    "rejected": ("rejected",),  # refused by that webhook (kept, never routed)
+}
+
+
 def list_unrouted(session: Session, page: PageRequest, status: str = "unrouted") -> Page[UnroutedMessage]:
+    """One of `UNROUTED_VIEWS`, newest first."""
+    if status not in UNROUTED_VIEWS:
+        raise invalid(f"status must be one of {', '.join(UNROUTED_VIEWS)}")
     return paginate(
         session,
-        select(UnroutedMessage).where(UnroutedMessage.status == status),
+        select(UnroutedMessage).where(UnroutedMessage.status.in_(UNROUTED_VIEWS[status])),
         UnroutedMessage.id,
         page,
         descending=True,

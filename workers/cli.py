@@ -1,4 +1,4 @@
-"""`bridge`, the command line: run, web, worker, beat, migrate, keys, simulate, deliveries, unrouted.
+"""`bridge`, the command line: run, web, worker, beat, migrate, keys, simulate, deliveries, webhooks, unrouted.
 The Procfile runs the same commands. It lives with the workers because it operates the delivery machinery
 (replays enqueue deliveries); the domain package `bridge` stays free of Celery.
 
@@ -227,6 +227,7 @@ def keys_create(friendly_name: str | None) -> None:
 
 
 main.add_command(admin_cli.deliveries)
+main.add_command(admin_cli.webhooks)
 main.add_command(admin_cli.unrouted)
 
 if __name__ == "__main__":

@@ -397,3 +397,36 @@ def prune(session: Session, retention: timedelta, limit: int = 10_000) -> int:
         session.execute(_ATTEMPTS.delete().where(_ATTEMPTS.c.call_id.in_(ids)))
         session.execute(_CALLS.delete().where(C.id.in_(ids)))
     return len(ids)
+
+
+def replay(session: Session, call_ids: list[int]) -> list[int]:
+    """An admin's replay: failed calls back to pending, due now, their attempts counted afresh; returns the ids
+    it moved and queues them once the transaction commits. One conditional UPDATE moves failed calls only, so a
+    call in flight or delivered never goes again and two replays of the same calls send each once. A replayed
+    call keeps its SID, so the receiver sees the same I-Twilio-Idempotency-Token as in its first attempts.
+
+    Order: a replayed call is older than the calls of its line that went out after it failed. It goes at once
+    (nothing earlier in its line is unfinished) and does not wait for a later call already in flight; the later
+    calls still pending wait behind it, as behind any earlier call, until it is delivered or fails again. Then
+    the worker hands the line on (`next_in_line`), and the sweeper stands in for a lost task: a replay holds its
+    line for one call's attempts at most, never for good."""
+    now = utcnow()
+    moved = list(
+        session.scalars(
+            update(_CALLS)
+            .where(C.id.in_(call_ids), C.status == FAILED)
+            .values(
+                status=PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=None,
+                swept_at=None,
+                http_status=None,
+                error=None,
+                date_updated=now,
+            )
+            .returning(C.id)
+        )
+    )
+    db.dispatch_after_commit(session, SEND_WEBHOOK, moved)
+    return moved

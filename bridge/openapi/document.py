@@ -409,23 +409,26 @@ def _webhook_paths() -> dict[str, Any]:
 
 
 def _admin_paths() -> dict[str, Any]:
-    tag = "Admin API"
     prefix = "/admin/api"
     paging = _paging(1000)
-    filters = [
-        {**_query(name, schema), **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
-        for name, schema in s.ADMIN_FILTER_PROPERTIES.items()
-    ]
-    refused = {UNKNOWN_PARAMETERS: "refused"}
+    filters, webhook_filters = (
+        [
+            {**_query(name, schema), **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
+            for name, schema in properties.items()
+        ]
+        for properties in (s.ADMIN_FILTER_PROPERTIES, s.ADMIN_WEBHOOK_FILTER_PROPERTIES)
+    )
+    since = [_query("since", s.ADMIN_FILTER_PROPERTIES["since"])]
     replay_body = {
         "required": True,
-        "description": "Filters (at least one) or delivery SIDs; unknown names are refused.",
+        "description": "Filters (at least one) or SIDs, of deliveries or (kind=webhook) webhook calls; unknown "
+        "names, and filters of the other kind, are refused.",
         "content": {
             "application/x-www-form-urlencoded": {
                 "schema": {
                     "type": "object",
                     "properties": {
-                        **s.ADMIN_FILTER_PROPERTIES,
+                        **s.ADMIN_REPLAY_PROPERTIES,
                         "csrf_token": {"type": "string", "description": "The console's forms send it; ignored here."},
                     },
                     "additionalProperties": False,
@@ -434,101 +437,117 @@ def _admin_paths() -> dict[str, Any]:
             "application/json": {
                 "schema": {
                     "type": "object",
-                    "properties": {**s.ADMIN_FILTER_PROPERTIES, "sids": s.ADMIN_FILTER_PROPERTIES["sid"]},
+                    "properties": {**s.ADMIN_REPLAY_PROPERTIES, "sids": s.ADMIN_REPLAY_PROPERTIES["sid"]},
                     "additionalProperties": False,
                 }
             },
         },
     }
-    deliveries = s.listing("deliveries", "#/components/schemas/bridge.admin.delivery", matching={"type": "integer"})
+
+    def operation(operation_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+        """Every admin operation: its own credentials, and unknown parameters refused."""
+        return _operation(
+            operation_id,
+            summary,
+            responses,
+            tag="Admin API",
+            security=_ADMIN,
+            **{UNKNOWN_PARAMETERS: "refused"},
+            **extra,
+        )
+
+    def listed(key: str, item: str, **extra: Any) -> dict[str, Any]:
+        body = s.listing(key, f"#/components/schemas/bridge.admin.{item}", **extra)
+        return {"200": {"description": "OK", "content": _json(body)}, **_errors(400, 401, 429, 503)}
+
+    def one(schema_name: str, *errors: int) -> dict[str, Any]:
+        return {**_ok(200, "OK", f"bridge.admin.{schema_name}"), **_errors(*errors)}
+
+    matching = {"matching": {"type": "integer"}}
     return {
         f"{prefix}/deliveries": {
-            "get": _operation(
+            "get": operation(
                 "AdminListDeliveries",
                 "Deliveries matching the filters (default: failed), newest first",
-                {"200": {"description": "OK", "content": _json(deliveries)}, **_errors(400, 401, 429, 503)},
-                tag=tag,
+                listed("deliveries", "delivery", **matching),
                 parameters=[*filters, *paging],
-                security=_ADMIN,
-                **refused,
             )
         },
         f"{prefix}/deliveries/counts": {
-            "get": _operation(
+            "get": operation(
                 "AdminDeliveryCounts",
                 "Deliveries by status and failures by error code since a moment (default 1h)",
-                {**_ok(200, "OK", "bridge.admin.counts"), **_errors(400, 401, 429, 503)},
-                tag=tag,
-                parameters=[_query("since", s.ADMIN_FILTER_PROPERTIES["since"])],
-                security=_ADMIN,
-                **refused,
+                one("counts", 400, 401, 429, 503),
+                parameters=since,
             )
         },
         f"{prefix}/messages/{{MessageSid}}/timeline": {
-            "get": _operation(
+            "get": operation(
                 "AdminMessageTimeline",
                 "A message's recipients, each with its attempts and status callbacks",
-                {**_ok(200, "OK", "bridge.admin.timeline"), **_errors(400, 401, 404, 429, 503)},
-                tag=tag,
+                one("timeline", 400, 401, 404, 429, 503),
                 parameters=[_path_param("MessageSid", s.sid("IM", nullable=False))],
-                security=_ADMIN,
-                **refused,
+            )
+        },
+        f"{prefix}/webhooks": {
+            "get": operation(
+                "AdminListWebhookCalls",
+                "Post-event webhook calls matching the filters (default: failed), newest first",
+                listed("webhooks", "webhook_call", **matching),
+                parameters=[*webhook_filters, *paging],
+            )
+        },
+        f"{prefix}/webhooks/counts": {
+            "get": operation(
+                "AdminWebhookCallCounts",
+                "Webhook calls by status and failed ones by error since a moment (default 1h)",
+                one("webhook_counts", 400, 401, 429, 503),
+                parameters=since,
+            )
+        },
+        f"{prefix}/webhooks/{{CallSid}}": {
+            "get": operation(
+                "AdminWebhookCall",
+                "A webhook call: where it went, its payload and every attempt",
+                one("webhook_story", 400, 401, 404, 429, 503),
+                parameters=[_path_param("CallSid", s.sid("WC", nullable=False))],
             )
         },
         f"{prefix}/replay": {
-            "post": _operation(
+            "post": operation(
                 "AdminReplay",
-                "Replay failed/undelivered deliveries (each goes out once, however often this is called)",
-                {**_ok(200, "OK", "bridge.admin.replay_result"), **_errors(400, 401, 403, 413, 429, 503)},
-                tag=tag,
+                "Replay failed/undelivered deliveries, or (kind=webhook, or WC SIDs) failed webhook calls; each goes "
+                "out once, however often this is called",
+                one("replay_result", 400, 401, 403, 413, 429, 503),
                 body=replay_body,
-                security=_ADMIN,
-                **refused,
             )
         },
         f"{prefix}/unrouted": {
-            "get": _operation(
+            "get": operation(
                 "AdminListUnrouted",
-                "Inbound messages no conversation took (or, with status=routed, re-routed since)",
-                {
-                    "200": {
-                        "description": "OK",
-                        "content": _json(s.listing("unrouted", "#/components/schemas/bridge.admin.unrouted")),
-                    },
-                    **_errors(400, 401, 429, 503),
-                },
-                tag=tag,
-                parameters=[_query("status", {"type": "string", "enum": ["unrouted", "routed"]}), *paging],
-                security=_ADMIN,
-                **refused,
+                "Kept inbound messages: unrouted (the default), routed since, held for the pre-event webhook, or "
+                "rejected by it",
+                listed("unrouted", "unrouted"),
+                parameters=[
+                    _query("status", {"type": "string", "enum": ["unrouted", "routed", "held", "rejected"]}),
+                    *paging,
+                ],
             )
         },
         f"{prefix}/unrouted/{{Id}}/reroute": {
-            "post": _operation(
+            "post": operation(
                 "AdminReroute",
                 "Route a kept message again (once its sender is bound in a conversation)",
-                {**_ok(200, "OK", "bridge.admin.reroute_result"), **_errors(400, 401, 403, 404, 413, 429, 503)},
-                tag=tag,
+                one("reroute_result", 400, 401, 403, 404, 413, 429, 503),
                 parameters=[_path_param("Id", {"type": "integer", "minimum": 0})],
-                security=_ADMIN,
-                **refused,
             )
         },
         f"{prefix}/audit": {
-            "get": _operation(
+            "get": operation(
                 "AdminAuditTrail",
                 "Everything admins did, newest first",
-                {
-                    "200": {
-                        "description": "OK",
-                        "content": _json(s.listing("actions", "#/components/schemas/bridge.admin.action")),
-                    },
-                    **_errors(400, 401, 429, 503),
-                },
-                tag=tag,
+                listed("actions", "action"),
                 parameters=paging,
-                security=_ADMIN,
-                **refused,
             )
         },
     }

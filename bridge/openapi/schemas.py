@@ -263,6 +263,13 @@ TWIML: dict[str, Any] = {"type": "string", "example": '<?xml version="1.0" encod
 # --- Admin JSON API ---------------------------------------------------------------------------------------------
 
 _ADMIN_DATE = {"type": "string", "format": "date-time"}
+_ATTEMPT = {  # what every attempt log says, a carrier's or a webhook receiver's
+    "attempt": INTEGER,
+    "started_at": _ADMIN_DATE,
+    "duration_ms": INTEGER,
+    "http_status": {"type": "integer", "nullable": True},
+    "will_retry": {"type": "boolean"},
+}
 ADMIN_DELIVERY = obj(
     {
         "sid": sid("DY", nullable=False),
@@ -312,14 +319,10 @@ ADMIN_TIMELINE = obj(
                         "type": "array",
                         "items": obj(
                             {
-                                "attempt": INTEGER,
-                                "started_at": _ADMIN_DATE,
-                                "duration_ms": INTEGER,
-                                "http_status": {"type": "integer", "nullable": True},
+                                **_ATTEMPT,
                                 "carrier_message_sid": STRING,
                                 "error_code": {"type": "integer", "nullable": True},
                                 "error_message": STRING,
-                                "will_retry": {"type": "boolean"},
                             }
                         ),
                     },
@@ -340,6 +343,51 @@ ADMIN_TIMELINE = obj(
         },
     }
 )
+WEBHOOK_CALL_STATUSES = ("pending", "sending", "delivered", "failed")
+ADMIN_WEBHOOK_CALL = obj(
+    {
+        "sid": sid("WC", nullable=False),
+        "status": {"type": "string", "enum": list(WEBHOOK_CALL_STATUSES)},
+        "event_type": {"type": "string"},
+        "target": {"type": "string", "description": "account, service, or a conversation-scoped webhook's SID"},
+        "url": {"type": "string"},
+        "method": {"type": "string", "enum": ["GET", "POST"]},
+        "service_sid": sid("IS", nullable=False),
+        "conversation_sid": sid("CH"),
+        "attempts": {"type": "integer", "minimum": 0},
+        "max_attempts": {"type": "integer", "minimum": 1},
+        "http_status": {"type": "integer", "nullable": True, "description": "The last attempt's answer"},
+        "error": STRING,
+        "next_attempt_at": DATE,
+        "event_at": _ADMIN_DATE,
+        "delivered_at": DATE,
+        "date_created": _ADMIN_DATE,
+        "date_updated": _ADMIN_DATE,
+        "replayable": {"type": "boolean"},
+    }
+)
+ADMIN_WEBHOOK_COUNTS = obj(
+    {
+        "since": _ADMIN_DATE,
+        "by_status": obj({status: {"type": "integer", "minimum": 0} for status in WEBHOOK_CALL_STATUSES}),
+        "by_error": {
+            "type": "array",
+            "items": obj({"error": STRING, "count": {"type": "integer", "minimum": 1}}),
+        },
+    }
+)
+ADMIN_WEBHOOK_STORY = obj(
+    {
+        "call": {"$ref": "#/components/schemas/bridge.admin.webhook_call"},
+        "line": {"type": "string", "description": "Its stream and target: a line's calls go out in order"},
+        "payload": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "The fields every attempt sent (each adds its own RetryCount)",
+        },
+        "attempts": {"type": "array", "items": obj({**_ATTEMPT, "error": STRING})},
+    }
+)
 ADMIN_REPLAY_RESULT = obj(
     {
         "matched": {"type": "integer", "minimum": 0},
@@ -356,7 +404,7 @@ ADMIN_UNROUTED = obj(
         "to": {"type": "string"},
         "body": STRING,
         "media": {"type": "array", "items": {}},
-        "status": {"type": "string", "enum": ["unrouted", "routed"]},
+        "status": {"type": "string", "enum": ["unrouted", "routed", "held", "asking", "rejected"]},
         "routed_message_sid": sid("IM"),
         "date_created": _ADMIN_DATE,
         "date_updated": _ADMIN_DATE,
@@ -388,6 +436,34 @@ ADMIN_FILTER_PROPERTIES: dict[str, Any] = {
     "channel": {"type": "string", "enum": ["sms", "whatsapp"]},
     "sid": {"type": "array", "items": sid("DY", nullable=False), "maxItems": 1000},
 }
+ADMIN_WEBHOOK_FILTER_PROPERTIES: dict[str, Any] = {
+    "status": {**_FILTER_VALUES, "description": f"Call statuses ({', '.join(WEBHOOK_CALL_STATUSES)}) or `all`."},
+    "event_type": {**_FILTER_VALUES, "description": "Post-event types: onMessageAdded, onParticipantAdded, ..."},
+    "target": {"type": "string", "description": "`account`, `service` or a conversation-scoped webhook's SID (WH...)"},
+    "url": {"type": "string", "description": "The URL called, exactly."},
+    "since": ADMIN_FILTER_PROPERTIES["since"],
+    "until": ADMIN_FILTER_PROPERTIES["until"],
+    "service": ADMIN_FILTER_PROPERTIES["service"],
+    "conversation": ADMIN_FILTER_PROPERTIES["conversation"],
+    "sid": {"type": "array", "items": sid("WC", nullable=False), "maxItems": 1000},
+}
+# The replay body takes either kind's filters: `kind` says which (deliveries unless its SIDs are webhook calls').
+ADMIN_REPLAY_PROPERTIES: dict[str, Any] = {
+    "kind": {
+        "type": "string",
+        "enum": ["delivery", "webhook"],
+        "description": "What to replay: deliveries (the default) or webhook calls (also implied by WC SIDs).",
+    },
+    **ADMIN_FILTER_PROPERTIES,
+    **ADMIN_WEBHOOK_FILTER_PROPERTIES,
+    "status": {**_FILTER_VALUES, "description": "Statuses of the kind replayed, or `all` (its replayable ones)."},
+    "sid": {
+        "type": "array",
+        "items": {"type": "string", "pattern": "^(DY|WC)[0-9a-fA-F]{32}$", "minLength": 34, "maxLength": 34},
+        "maxItems": 1000,
+        "description": "Delivery SIDs (DY...) or webhook call SIDs (WC...), one kind at a time.",
+    },
+}
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "bridge.error": ERROR,
@@ -398,6 +474,9 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "bridge.admin.delivery": ADMIN_DELIVERY,
     "bridge.admin.counts": ADMIN_COUNTS,
     "bridge.admin.timeline": ADMIN_TIMELINE,
+    "bridge.admin.webhook_call": ADMIN_WEBHOOK_CALL,
+    "bridge.admin.webhook_counts": ADMIN_WEBHOOK_COUNTS,
+    "bridge.admin.webhook_story": ADMIN_WEBHOOK_STORY,
     "bridge.admin.replay_result": ADMIN_REPLAY_RESULT,
     "bridge.admin.unrouted": ADMIN_UNROUTED,
     "bridge.admin.reroute_result": ADMIN_REROUTE_RESULT,

@@ -11,7 +11,9 @@ import requests
 from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 
-from bridge.models import Delivery, Message
+from bridge.models import Delivery, Message, WebhookAttempt, WebhookCall
+from bridge.sids import new_sid
+from bridge.timeutil import utcnow
 from tests.fuzz.harness import Credentials
 from tests.support.live import LiveBridge
 
@@ -40,6 +42,7 @@ class Seeds:
     media_token: str
     unrouted_id: int
     webhook: str
+    webhook_call: str
 
     def for_path(self, template: str, name: str) -> list[Any]:
         """The seeded values a path parameter may take in `template` (empty: let schemathesis generate)."""
@@ -51,6 +54,7 @@ class Seeds:
             "ServiceSid": [self.messaging_service],
             "DeliverySid": [self.receipt],
             "Id": [self.unrouted_id],
+            "CallSid": [self.webhook_call],
             "Token": [self.media_token],
         }
         if name != "Sid":
@@ -126,6 +130,7 @@ def seed(live: LiveBridge, credentials: Credentials) -> Seeds:
         media_token=token,
         unrouted_id=unrouted,
         webhook=webhook,
+        webhook_call=_failed_webhook_call(live, service, conversation, message),
     )
 
 
@@ -141,6 +146,40 @@ def _fail_delivery(live: LiveBridge, message_sid: str) -> str:
             .values(status="failed", error_code=30003, error_message="Unreachable", channel_message_sid="SM" + "e" * 32)
         )
     assert sid is not None
+    return sid
+
+
+def _failed_webhook_call(live: LiveBridge, service: str, conversation: str, message: str) -> str:
+    """No receiver runs here: a post-event call as the planner writes it, failed after one attempt, for the admin
+    API to list, tell and replay. Returns its SID."""
+    sid = new_sid("WC")
+    now = utcnow()
+    with live.database.transaction() as session:
+        call = WebhookCall(
+            sid=sid,
+            event_id=0,
+            event_type="onMessageAdded",
+            service_sid=service,
+            conversation_sid=conversation,
+            line=f"{conversation}|account",
+            target="account",
+            url="https://app.example.com/hooks",
+            method="POST",
+            payload={"EventType": "onMessageAdded", "ConversationSid": conversation, "MessageSid": message},
+            status="failed",
+            attempts=1,
+            max_attempts=1,
+            http_status=500,
+            error="HTTP 500",
+            event_at=now,
+        )
+        session.add(call)
+        session.flush()
+        session.add(
+            WebhookAttempt(
+                call_id=call.id, attempt=1, started_at=now, duration_ms=12, http_status=500, error="HTTP 500"
+            )
+        )
     return sid
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,6 +17,8 @@ from twilio.rest import Client
 from bridge.client import bridge_client
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.live import LiveBridge
+from tests.support.waiting import eventually
+from tests.support.webhook_receiver import Answer, WebhookReceiver
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +85,8 @@ def settle(live: LiveBridge, timeout: float = 30.0) -> None:
     from sqlalchemy import func, select
 
     from bridge.delivery import UNFINISHED
-    from bridge.models import Delivery
+    from bridge.hooks import outbox
+    from bridge.models import Delivery, WebhookCall
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -89,7 +94,10 @@ def settle(live: LiveBridge, timeout: float = 30.0) -> None:
             open_rows = session.scalar(
                 select(func.count()).select_from(Delivery).where(Delivery.status.in_(UNFINISHED))
             )
-        if not open_rows:
+            open_calls = session.scalar(
+                select(func.count()).select_from(WebhookCall).where(WebhookCall.status.in_(outbox.UNFINISHED))
+            )
+        if not open_rows and not open_calls:
             break
         time.sleep(0.1)
     time.sleep(0.3)  # let status callbacks already on the wire land
@@ -116,18 +124,103 @@ def sweeper(worker: FakeCarrier) -> Iterator[None]:
     thread.join(timeout=10)
 
 
-@pytest.fixture
-def few_attempts(worker: FakeCarrier) -> Iterator[None]:
-    """The worker gives up after two attempts, so 'the carrier was down past the retry limit' takes a second."""
-    import dataclasses
-
+@contextmanager
+def worker_settings(**changes: Any) -> Iterator[None]:
+    """The running worker's settings with `changes`, for the block."""
     from workers.context import context
 
     ctx = context()
     original = ctx.settings
-    ctx.settings = dataclasses.replace(original, delivery_max_attempts=2)
-    yield
-    ctx.settings = original
+    ctx.settings = dataclasses.replace(original, **changes)
+    try:
+        yield
+    finally:
+        ctx.settings = original
+
+
+@pytest.fixture
+def few_attempts(worker: FakeCarrier) -> Iterator[None]:
+    """The worker gives up after two attempts, so 'the carrier was down past the retry limit' takes a second."""
+    with worker_settings(delivery_max_attempts=2):
+        yield
+
+
+@pytest.fixture
+def few_webhook_attempts(worker: FakeCarrier) -> Iterator[None]:
+    """Webhook calls planned now get two attempts: 'the receiver failed past the retry limit' takes a second."""
+    with worker_settings(webhook_max_attempts=2):
+        yield
+
+
+@pytest.fixture
+def receiver(live: LiveBridge, worker: FakeCarrier) -> Iterator[WebhookReceiver]:
+    """The application's webhook receiver on loopback, checking signatures with the bridge's auth token. Stopped
+    only once no call of the test is still on its way, so none lands in the next test."""
+    found = WebhookReceiver(live.auth_token)
+    yield found
+    settle(live)
+    found.stop()
+
+
+CUSTOMER = "+14155550181"  # the SMS customer whose inbound messages fire the webhooks
+
+
+def post_webhooks_to(live: LiveBridge, receiver: WebhookReceiver, *event_types: str) -> None:
+    """The account's post-event webhook, written straight into its settings row."""
+    from bridge.models import WebhookSettings
+
+    with live.database.transaction() as session:
+        session.add(
+            WebhookSettings(
+                service_id=None,
+                post_webhook_url=receiver.url(),
+                method="POST",
+                filters=list(event_types or ("onMessageAdded",)),
+            )
+        )
+
+
+def call_statuses(live: LiveBridge) -> Counter[str]:
+    """How many webhook calls are in each status."""
+    from sqlalchemy import func, select
+
+    from bridge.models import WebhookCall
+
+    with live.database.transaction() as session:
+        return Counter(
+            dict(session.execute(select(WebhookCall.status, func.count()).group_by(WebhookCall.status)).all())
+        )
+
+
+def customer_conversation(client: Client, sender: str) -> str:
+    """A conversation with CUSTOMER on SMS (made through REST without X-Twilio-Webhook-Enabled: no webhooks)."""
+    conversation = client.conversations.v1.conversations.create(friendly_name="Support")
+    conversation.participants.create(messaging_binding_address=CUSTOMER, messaging_binding_proxy_address=sender)
+    return str(conversation.sid)
+
+
+def text_in(live: LiveBridge, worker: FakeCarrier, sender: str, body: str) -> None:
+    """CUSTOMER texts `body`: an SMS action, so it fires onMessageAdded."""
+    assert worker.post_inbound(live.url, worker.inbound_params(CUSTOMER, sender, body)).status_code == 200
+
+
+def fail_webhook_calls(
+    live: LiveBridge,
+    client: Client,
+    sender_pool: dict[str, str],
+    worker: FakeCarrier,
+    receiver: WebhookReceiver,
+    bodies: tuple[str, ...] = ("where is my order?",),
+) -> str:
+    """The receiver answers 500 to everything: each inbound message's onMessageAdded call fails after its
+    attempts. Returns the conversation's SID."""
+    post_webhooks_to(live, receiver)
+    conversation = customer_conversation(client, sender_pool["sms"])
+    receiver.answer = lambda _: Answer(500)
+    for body in bodies:
+        text_in(live, worker, sender_pool["sms"], body)
+    eventually(lambda: call_statuses(live) == Counter({"failed": len(bodies)}), timeout=60)
+    return conversation
 
 
 def delivery_statuses(live: LiveBridge) -> Counter[str]:
@@ -156,3 +249,44 @@ def open_whatsapp_window(live: LiveBridge, participant_sid: str, hours_ago: floa
             .where(Participant.sid == participant_sid)
             .values(last_inbound_at=utcnow() - timedelta(hours=hours_ago))
         )
+
+
+FailCalls = Callable[..., str]
+
+
+@pytest.fixture
+def failed_calls(
+    live: LiveBridge,
+    client: Client,
+    sender_pool: dict[str, str],
+    worker: FakeCarrier,
+    receiver: WebhookReceiver,
+    few_webhook_attempts: None,
+) -> FailCalls:
+    """`failed_calls("one", "two")`: CUSTOMER texts each body while the receiver answers 500, so each call fails
+    past its two attempts. Returns the conversation's SID."""
+
+    def fail(*bodies: str) -> str:
+        return fail_webhook_calls(live, client, sender_pool, worker, receiver, bodies or ("where is my order?",))
+
+    return fail
+
+
+def held_for_pre_event(
+    live: LiveBridge,
+    client: Client,
+    sender_pool: dict[str, str],
+    worker: FakeCarrier,
+    receiver: WebhookReceiver,
+    body: str,
+    answer: Answer,
+) -> None:
+    """The account's pre-event webhook (onMessageAdd) answers `answer`; CUSTOMER texts `body`, which is held until
+    a worker has asked it."""
+    from bridge.models import WebhookSettings
+
+    with live.database.transaction() as session:
+        session.add(WebhookSettings(service_id=None, pre_webhook_url=receiver.url("/pre"), filters=["onMessageAdd"]))
+    customer_conversation(client, sender_pool["sms"])
+    receiver.answer = lambda _: answer
+    text_in(live, worker, sender_pool["sms"], body)

@@ -18,10 +18,18 @@ from sqlalchemy import select
 from twilio.rest import Client
 
 from bridge.models import AdminAction
-from tests.integration.conftest import delivery_statuses, open_whatsapp_window
+from tests.integration.conftest import (
+    CUSTOMER,
+    FailCalls,
+    call_statuses,
+    delivery_statuses,
+    held_for_pre_event,
+    open_whatsapp_window,
+)
 from tests.support.fake_carrier import Failure, FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
+from tests.support.webhook_receiver import Answer, WebhookReceiver
 from webhooks.admin import ratelimit
 
 GOOD, BAD, FLAKY = "+14155550141", "+14155550142", "+14155550143"
@@ -464,6 +472,121 @@ def test_unrouted_messages_are_listed_and_rerouted_once_their_sender_is_added(
     assert ("admin", "reroute") in audit_actions(live)
 
 
+# -- webhook calls -----------------------------------------------------------------------------------------------
+
+
+def test_failed_webhook_calls_are_listed_counted_and_told_with_every_attempt(
+    live: LiveBridge,
+    receiver: WebhookReceiver,
+    failed_calls: FailCalls,
+    script: requests.Session,
+) -> None:
+    conversation = failed_calls("late parcel", "still late")
+    listed = script.get(live.url + "/admin/api/webhooks", timeout=30).json()
+    assert listed["matching"] == 2 and listed["meta"]["key"] == "webhooks"
+    newest, oldest = listed["webhooks"]
+    assert (newest["status"], newest["event_type"], newest["target"], newest["url"], newest["method"]) == (
+        "failed",
+        "onMessageAdded",
+        "account",
+        receiver.url(),
+        "POST",
+    )
+    assert (newest["conversation_sid"], newest["attempts"], newest["max_attempts"]) == (conversation, 2, 2)
+    assert (newest["http_status"], newest["error"], newest["replayable"]) == (500, "HTTP 500", True)
+    assert newest["sid"].startswith("WC") and newest["date_created"] >= oldest["date_created"]
+    for params, expected in (
+        ({"event_type": "onMessageAdded", "target": "account"}, 2),
+        ({"event_type": "onParticipantAdded"}, 0),
+        ({"url": receiver.url()}, 2),
+        ({"url": receiver.url("/other")}, 0),
+        ({"conversation": conversation, "since": "1h"}, 2),
+        ({"until": "1h"}, 0),
+        ({"status": "delivered"}, 0),
+        ({"status": "all", "sid": oldest["sid"]}, 1),
+        ({"status": "pending,sending"}, 0),
+    ):
+        found = script.get(live.url + "/admin/api/webhooks", params=params, timeout=30).json()
+        assert (found["matching"], len(found["webhooks"])) == (expected, expected), params
+    paged = script.get(live.url + "/admin/api/webhooks", params={"PageSize": 1}, timeout=30).json()
+    following = script.get(paged["meta"]["next_page_url"], auth=admin_credentials(live), timeout=30).json()
+    assert [row["sid"] for row in paged["webhooks"] + following["webhooks"]] == [newest["sid"], oldest["sid"]]
+
+    counts = script.get(live.url + "/admin/api/webhooks/counts", params={"since": "1h"}, timeout=30).json()
+    assert counts["by_status"] == {"pending": 0, "sending": 0, "delivered": 0, "failed": 2}
+    assert counts["by_error"] == [{"error": "HTTP 500", "count": 2}]
+
+    story = script.get(f"{live.url}/admin/api/webhooks/{oldest['sid']}", timeout=30).json()
+    assert story["call"] == oldest
+    assert story["payload"]["Body"] == "late parcel" and story["payload"]["EventType"] == "onMessageAdded"
+    assert story["payload"]["Author"] == CUSTOMER and story["line"].startswith(conversation)
+    assert [(a["attempt"], a["http_status"], a["error"], a["will_retry"]) for a in story["attempts"]] == [
+        (1, 500, "HTTP 500", True),
+        (2, 500, "HTTP 500", False),
+    ]
+    assert all(a["started_at"].endswith("Z") and a["duration_ms"] >= 0 for a in story["attempts"])
+
+
+def test_webhook_calls_are_replayed_through_the_replay_endpoint_each_once(
+    live: LiveBridge,
+    receiver: WebhookReceiver,
+    failed_calls: FailCalls,
+    script: requests.Session,
+) -> None:
+    failed_calls("a", "b", "c")
+    calls = script.get(live.url + "/admin/api/webhooks", timeout=30).json()["webhooks"]
+    receiver.answer = lambda _: Answer(200)
+    before = len(receiver.requests())
+    url = live.url + "/admin/api/replay"
+
+    by_sid = script.post(url, json={"sids": [calls[0]["sid"]]}, timeout=60)  # a WC SID names a webhook call
+    assert by_sid.status_code == 200 and by_sid.json() == {"matched": 1, "replayed": 1, "skipped": 0}
+    eventually(lambda: call_statuses(live) == Counter({"delivered": 1, "failed": 2}))
+    by_filter = script.post(url, data={"kind": "webhook", "status": "failed", "since": "1h"}, timeout=60)
+    assert by_filter.json() == {"matched": 2, "replayed": 2, "skipped": 0}
+    eventually(lambda: call_statuses(live) == Counter({"delivered": 3}))
+    again = script.post(url, json={"kind": "webhook", "status": "failed"}, timeout=60)
+    assert again.json() == {"matched": 0, "replayed": 0, "skipped": 0}
+
+    replayed = receiver.requests()[before:]
+    assert Counter(r.headers["I-Twilio-Idempotency-Token"] for r in replayed) == Counter(c["sid"] for c in calls)
+    assert all(r.signature_valid for r in replayed)
+    # Without `kind` a replay is about deliveries, as it always was: no webhook call moved.
+    assert script.post(url, json={"status": "failed"}, timeout=60).json() == {"matched": 0, "replayed": 0, "skipped": 0}
+    trail = script.get(live.url + "/admin/api/audit", timeout=30).json()["actions"]
+    assert [(a["details"]["kind"], a["details"]["replayed"], a["summary"]) for a in trail] == [
+        ("delivery", 0, "replayed 0 of 0 deliveries"),
+        ("webhook", 0, "replayed 0 of 0 webhook calls"),
+        ("webhook", 2, "replayed 2 of 2 webhook calls"),
+        ("webhook", 1, "replayed 1 of 1 webhook calls"),
+    ]
+    assert len(receiver.requests()) == before + 3
+
+
+def test_held_and_rejected_inbound_messages_are_listed(
+    live: LiveBridge,
+    client: Client,
+    sender_pool: dict[str, str],
+    worker: FakeCarrier,
+    receiver: WebhookReceiver,
+    script: requests.Session,
+) -> None:
+    """The application's pre-event webhook takes its time, then refuses the message: held, then rejected."""
+    held_for_pre_event(live, client, sender_pool, worker, receiver, "let me in", Answer(403, delay=1.5))
+
+    def listed(status: str) -> list[dict[str, Any]]:
+        response = script.get(live.url + "/admin/api/unrouted", params={"status": status}, timeout=30)
+        assert response.status_code == 200, response.text
+        return list(response.json()["unrouted"])
+
+    (held,) = listed("held")
+    assert (held["from"], held["body"]) == (CUSTOMER, "let me in") and held["status"] in ("held", "asking")
+    (rejected,) = eventually(lambda: listed("rejected"))
+    assert (rejected["id"], rejected["status"], rejected["routed_message_sid"]) == (held["id"], "rejected", None)
+    assert listed("held") == [] and listed("unrouted") == [] and listed("routed") == []
+    assert [r.event_type for r in receiver.requests()] == ["onMessageAdd"]
+
+
 # -- bad input is a JSON error, never a 500 ----------------------------------------------------------------------
 
 BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int]] = [
@@ -499,6 +622,31 @@ BAD_REQUESTS: list[tuple[str, str, dict[str, Any], int]] = [
     ("POST", "/admin/api/replay", {"json": {"sids": ["DYnope"]}}, 400),
     ("POST", "/admin/api/replay", {"json": {"eror_code": 21211}}, 400),
     ("POST", "/admin/api/replay", {"data": {"since": "soon"}}, 400),
+    ("GET", "/admin/api/webhooks?status=sent", {}, 400),
+    ("GET", "/admin/api/webhooks?event_type=onNothing", {}, 400),
+    ("GET", "/admin/api/webhooks?target=nobody", {}, 400),
+    ("GET", "/admin/api/webhooks?error_code=21211", {}, 400),
+    ("GET", "/admin/api/webhooks?sid=DY0123456789abcdef0123456789abcdef", {}, 400),
+    ("GET", "/admin/api/webhooks?url=a&url=b", {}, 400),
+    ("GET", "/admin/api/webhooks?since=nope", {}, 400),
+    ("GET", "/admin/api/webhooks?PageSize=0", {}, 400),
+    ("GET", "/admin/api/webhooks/counts?since=nope", {}, 400),
+    ("GET", "/admin/api/webhooks/counts?status=failed", {}, 400),
+    ("GET", "/admin/api/webhooks/WC0123456789abcdef0123456789abcdef", {}, 404),
+    ("GET", "/admin/api/webhooks/WC0123456789abcdef0123456789abcdef?verbose=1", {}, 400),
+    ("GET", "/admin/api/unrouted?status=asking", {}, 400),
+    ("POST", "/admin/api/replay", {"json": {"kind": "fax", "status": "failed"}}, 400),
+    ("POST", "/admin/api/replay", {"json": {"kind": ["webhook", "delivery"], "status": "failed"}}, 400),
+    ("POST", "/admin/api/replay", {"json": {"kind": "webhook"}}, 400),
+    ("POST", "/admin/api/replay", {"json": {"kind": "webhook", "status": "delivered"}}, 400),
+    ("POST", "/admin/api/replay", {"json": {"kind": "webhook", "error_code": 21211}}, 400),
+    ("POST", "/admin/api/replay", {"json": {"kind": "delivery", "sids": ["WC0123456789abcdef0123456789abcdef"]}}, 400),
+    (
+        "POST",
+        "/admin/api/replay",
+        {"json": {"sids": ["WC0123456789abcdef0123456789abcdef", "DY0123456789abcdef0123456789abcdef"]}},
+        400,
+    ),
     ("DELETE", "/admin/api/deliveries", {}, 405),
     ("GET", "/admin/api/replay", {}, 405),
     ("GET", "/admin/api/nothing-here", {}, 404),

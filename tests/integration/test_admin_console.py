@@ -1,7 +1,8 @@
 """The admin web console (`/admin`) on a live bridge: sign-in with its own credentials and a protected session
-cookie, CSRF on every change, failures shown with their codes, replays and re-routes from the pages, the audit
-trail; and, in real headless Chromium, an admin filtering failed deliveries, replaying them and watching them
-turn delivered."""
+cookie, CSRF on every change, failures shown with their codes, replays and re-routes from the pages, failed
+webhook calls with their attempts and replays, the audit trail; and, in real headless Chromium, an admin
+filtering failed deliveries, replaying them and watching them turn delivered, then replaying a failed webhook
+call."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ import pytest
 from flask import Flask
 from twilio.rest import Client
 
-from tests.integration.conftest import delivery_statuses
+from tests.integration.conftest import (
+    CUSTOMER,
+    FailCalls,
+    call_statuses,
+    delivery_statuses,
+    held_for_pre_event,
+)
 from tests.integration.test_admin_api import (
     BAD,
     FIRST_BODY,
@@ -38,6 +45,7 @@ from tests.integration.test_admin_api import (
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
+from tests.support.webhook_receiver import Answer, WebhookReceiver
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -66,7 +74,16 @@ def console(live: LiveBridge) -> Console:
 
 
 @pytest.mark.parametrize(
-    "path", ["/admin", "/admin/deliveries?status=failed", "/admin/unrouted", "/admin/audit", "/admin/messages/IMx"]
+    "path",
+    [
+        "/admin",
+        "/admin/deliveries?status=failed",
+        "/admin/webhooks?status=failed",
+        "/admin/webhooks/WCx",
+        "/admin/unrouted",
+        "/admin/audit",
+        "/admin/messages/IMx",
+    ],
 )
 def test_pages_send_a_signed_out_visitor_to_the_sign_in_page(live: LiveBridge, path: str) -> None:
     response = Console(live).get(path)
@@ -293,6 +310,95 @@ def test_an_unrouted_message_is_rerouted_from_the_console(
     assert (live.settings.admin_username, "reroute") in audit_actions(live)
 
 
+def test_the_webhooks_page_shows_failed_calls_and_a_calls_page_every_attempt_and_its_payload(
+    live: LiveBridge,
+    receiver: WebhookReceiver,
+    failed_calls: FailCalls,
+    console: Console,
+) -> None:
+    conversation = failed_calls("one", "two")
+    dashboard = console.get("/admin").text
+    assert re.search(r'data-failed-calls>\s*<span class="stat-value">2<', dashboard)
+    assert re.search(r'data-calls="failed">\s*<span class="stat-value">2<', dashboard) and "HTTP 500" in dashboard
+
+    listed = console.get("/admin/webhooks")
+    assert listed.status_code == 200 and "Failed webhook calls" in listed.text
+    sids = re.findall(r'<tr data-sid="(WC[0-9a-f]{32})" data-status="failed"', listed.text)
+    assert len(sids) == 2 and listed.text.count("HTTP 500") >= 2 and "Replay all matching (2)" in listed.text
+    assert console.get("/admin/webhooks?event_type=onMessageRemoved").text.count('<tr data-sid="') == 0
+    assert console.get(f"/admin/webhooks?conversation={conversation}&since=1h").text.count('<tr data-sid="') == 2
+    bad = console.get("/admin/webhooks?target=nobody")
+    assert bad.status_code == 400 and "target must be" in bad.text and "Apply filters" in bad.text
+
+    found = console.get(f"/admin/find?q={sids[1]}")
+    assert found.headers["Location"] == f"/admin/webhooks/{sids[1]}"
+    page = console.get(found.headers["Location"]).text
+    assert "onMessageAdded" in page and receiver.url() in page and CUSTOMER in page
+    assert page.count("will retry") == 1 and page.count(">500<") == 2 and "attempt 2 of 2" in page
+    assert re.search(r'<td class="mono small">Body</td><td class="mono small">one</td>', page)
+    missing = console.get("/admin/webhooks/WC0123456789abcdef0123456789abcdef")
+    assert missing.status_code == 404 and "not found" in missing.text
+
+    receiver.answer = lambda _: Answer(200)
+    before = len(receiver.requests())
+    form = {"csrf_token": csrf_token_in(page), "one": sids[1], "return_to": found.headers["Location"]}
+    replayed = console.post("/admin/webhooks/replay", form)
+    assert replayed.status_code == 302 and replayed.headers["Location"] == f"/admin/webhooks/{sids[1]}"
+    assert "Replayed 1 webhook call" in console.get(replayed.headers["Location"]).text
+    eventually(lambda: call_statuses(live) == Counter({"delivered": 1, "failed": 1}))
+    assert [r.headers["I-Twilio-Idempotency-Token"] for r in receiver.requests()[before:]] == [sids[1]]
+    delivered = console.get(f"/admin/webhooks/{sids[1]}").text
+    assert 'data-status="delivered"' in delivered and ">200<" in delivered and "Replay</button>" not in delivered
+    assert "replayed 1 of 1 webhook calls" in console.get("/admin/audit").text
+
+
+def test_replay_all_matching_webhook_calls_sends_each_once_and_refuses_without_the_csrf_token(
+    live: LiveBridge,
+    receiver: WebhookReceiver,
+    failed_calls: FailCalls,
+    console: Console,
+) -> None:
+    failed_calls("one", "two", "three")
+    page = console.get("/admin/webhooks?event_type=onMessageAdded&since=1h").text
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page))
+    assert hidden["event_type"] == "onMessageAdded" and hidden["since"].startswith("20")  # `1h` became a moment
+    form = {**hidden, "scope": "matching"}
+    refused = console.post("/admin/webhooks/replay", {key: value for key, value in form.items() if key != "csrf_token"})
+    assert refused.status_code == 400 and "Nothing was changed" in refused.text
+    assert call_statuses(live) == Counter({"failed": 3})
+
+    receiver.answer = lambda _: Answer(200)
+    before = len(receiver.requests())
+    first = console.post("/admin/webhooks/replay", form)
+    assert first.status_code == 302 and urlsplit(first.headers["Location"]).path == "/admin/webhooks"
+    assert parse_qs(urlsplit(first.headers["Location"]).query)["event_type"] == ["onMessageAdded"]
+    assert "Replayed 3 webhook calls" in console.get(first.headers["Location"]).text
+    eventually(lambda: call_statuses(live) == Counter({"delivered": 3}))
+    again = console.post("/admin/webhooks/replay", form)
+    assert "Replayed 0 webhook calls" in console.get(again.headers["Location"]).text
+    assert [r.fields["Body"] for r in receiver.requests()[before:]] == ["one", "two", "three"]
+    nothing = console.post("/admin/webhooks/replay", {"csrf_token": hidden["csrf_token"], "scope": "selected"})
+    assert "Select the webhook calls to replay first" in console.get(nothing.headers["Location"]).text
+
+
+def test_the_unrouted_page_shows_held_and_rejected_messages(
+    live: LiveBridge,
+    client: Client,
+    sender_pool: dict[str, str],
+    worker: FakeCarrier,
+    receiver: WebhookReceiver,
+    console: Console,
+) -> None:
+    held_for_pre_event(live, client, sender_pool, worker, receiver, "may I?", Answer(403, delay=1.5))
+    held = console.get("/admin/unrouted?status=held").text
+    assert "may I?" in held and re.search(r'data-status="(held|asking)"', held) and "Re-route</button>" not in held
+    eventually(lambda: "may I?" in console.get("/admin/unrouted?status=rejected").text)
+    rejected = console.get("/admin/unrouted?status=rejected").text
+    assert 'data-status="rejected"' in rejected and "refused" in rejected and "Re-route</button>" not in rejected
+    assert "No inbound message is held" in console.get("/admin/unrouted?status=held").text
+    assert "No inbound message is waiting" in console.get("/admin/unrouted").text
+
+
 # -- in a real browser --------------------------------------------------------------------------------------------
 
 
@@ -317,12 +423,15 @@ def test_in_chromium_an_admin_filters_failed_deliveries_replays_them_and_sees_th
     sender_pool: dict[str, str],
     worker: FakeCarrier,
     few_attempts: None,
+    receiver: WebhookReceiver,
+    failed_calls: FailCalls,
     chromium: object,
     tmp_path: Path,
 ) -> None:
     from playwright.sync_api import Browser, expect
 
     assert isinstance(chromium, Browser)
+    failed_calls("is my parcel lost?")
     fail_deliveries(client, sender_pool, worker, live, during_outage=3)
     page = chromium.new_page(viewport={"width": 1360, "height": 860})
     page.on("dialog", lambda dialog: dialog.accept())  # "Replay all matching N deliveries?"
@@ -356,6 +465,27 @@ def test_in_chromium_an_admin_filters_failed_deliveries_replays_them_and_sees_th
     expect(page.locator("tr[data-sid] .badge")).to_have_text(["delivered"] * 9, timeout=60_000)
     assert sum(sends_since(worker, before).values()) == 9 and set(sends_since(worker, before).values()) == {1}
     assert delivery_statuses(live) == Counter({"delivered": 12, "failed": 4})  # WhatsApp was not in the filter
+
+    # The application's backend failed a webhook call past its attempts; fixed, it gets the call from a replay.
+    page.get_by_role("link", name="Webhooks", exact=True).click()
+    expect(page.get_by_role("heading", name="Failed webhook calls")).to_be_visible()
+    call = page.locator("tr[data-sid]")
+    expect(call).to_have_count(1)
+    expect(call.locator(".badge")).to_have_text("failed")
+    expect(call.locator("td.error")).to_have_text("HTTP 500")
+    call.get_by_role("link", name="onMessageAdded").click()
+    expect(page.locator("table.attempts tbody tr")).to_have_count(2)
+    expect(page.locator("table.payload")).to_contain_text("is my parcel lost?")
+    page.go_back()
+    receiver.answer = lambda _: Answer(200)
+    before = len(receiver.requests())
+    page.locator("tr[data-sid]").get_by_role("button", name="Replay").click()
+    expect(page.locator(".flash-success")).to_contain_text("Replayed 1 webhook call")
+    expect(page.locator("tr[data-sid] .badge")).to_have_text(["delivered"], timeout=60_000)
+    expect(page.locator("tr[data-sid] td.error")).to_have_text("—")
+    replayed = receiver.requests()[before:]
+    assert [r.fields["Body"] for r in replayed] == ["is my parcel lost?"] and replayed[0].signature_valid
+    assert call_statuses(live) == Counter({"delivered": 1})
     assert problems == []
 
 

@@ -43,7 +43,7 @@ PUBLIC: dict[str, str] = {
     "/healthz": "liveness for load balancers: a constant body, touches neither the database nor Redis",
     "/readyz": "readiness for load balancers: each check's name and 'ok' or the kind of failure, no hosts or data",
 }
-WEBHOOK_PREFIX = "/webhooks/"
+WEBHOOK_PREFIX = "/webhooks/"  # the carrier's; the console's pages about webhook calls are under /admin/webhooks
 SIGNED_MEDIA_PREFIX = "/media/"
 ADMIN_API_PREFIX = "/admin/api/"
 METRICS_PATH = "/metrics"

@@ -35,7 +35,13 @@ def test_every_state_changing_admin_route_needs_the_sessions_csrf_token(
     live: LiveBridge, api: Api, sender_pool: dict[str, str], fake_carrier: FakeCarrier
 ) -> None:
     posts = admin_post_rules(live.app)
-    assert {"/admin/api/replay", "/admin/deliveries/replay", "/admin/sign-in", "/admin/sign-out"} <= set(posts)
+    assert {
+        "/admin/api/replay",
+        "/admin/deliveries/replay",
+        "/admin/webhooks/replay",
+        "/admin/sign-in",
+        "/admin/sign-out",
+    } <= set(posts)
     username, password = admin_credentials(live)
     # A body each route accepts: every admin change (replay, re-route, sign-in, sign-out) at least writes a line
     # in the audit trail. The JSON API refuses fields it does not know: it gets only its own, and the token in the

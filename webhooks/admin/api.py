@@ -7,13 +7,17 @@ REST API (`PageSize`, `PageToken`, `meta.next_page_url`). Documented in README.m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from bridge import admin, delivery, jsontext
+from bridge import admin, jsontext
 from bridge.errors import BridgeError, invalid, not_found
+from bridge.hooks import admin as hooks_admin
 from bridge.paging import KEY_MAX, Page, PageRequest
 from bridge.timeutil import iso
 from webhooks.admin import auth, csrf, filters, present, ratelimit
@@ -24,7 +28,6 @@ blueprint = Blueprint("admin_api", __name__, url_prefix="/admin/api")
 
 PAGING = ("Page", "PageSize", "PageToken")
 FORM_FIELDS = ("csrf_token",)  # what the console's own forms add to a filter
-UNROUTED_STATUSES = ("unrouted", "routed")
 MAX_PAGE_SIZE = 1000
 
 
@@ -59,33 +62,38 @@ def _listing(key: str, items: list[dict[str, Any]], page: Page[Any], page_req: P
     return jsonify(body)
 
 
+def _matching(
+    key: str, filt: Any, lister: Callable[..., Page[Any]], counter: Callable[..., int], shown: Callable[[Any], Any]
+) -> Response:
+    """One page of what `filt` names, newest first, and `matching`: how many it names in all."""
+    page_req = page_request(max_size=MAX_PAGE_SIZE)
+    with database().transaction() as session:
+        page = lister(session, filt, page_req)
+        matching = counter(session, filt)
+    return _listing(key, [shown(row) for row in page.items], page, page_req, matching=matching)
+
+
+def _since() -> datetime:
+    """A counts endpoint's one parameter: since when (default: the last hour)."""
+    _only("since")
+    return admin.parse_moment(request.args.get("since") or "1h")
+
+
 @blueprint.get("/deliveries")
 def list_deliveries() -> Response:
     """Deliveries matching the filters (default: failed ones), newest first."""
     filt = filters.delivery_filter(request.args, ignore=PAGING)
-    page_req = page_request(max_size=MAX_PAGE_SIZE)
-    with database().transaction() as session:
-        page = admin.list_deliveries(session, filt, page_req)
-        matching = admin.count_matching(session, filt)
-    items = [present.delivery_json(row) for row in page.items]
-    return _listing("deliveries", items, page, page_req, matching=matching)
+    return _matching("deliveries", filt, admin.list_deliveries, admin.count_matching, present.delivery_json)
 
 
 @blueprint.get("/deliveries/counts")
 def counts() -> Response:
     """Deliveries by status, and failures by error code (with an example message), since a moment."""
-    _only("since")
-    since = admin.parse_moment(request.args.get("since") or "1h")
+    since = _since()
     with database().transaction() as session:
         by_status = admin.counts_by_status(session, since)
         by_code = admin.failures_by_error_code(session, since)
-    return jsonify(
-        {
-            "since": iso(since),
-            "by_status": by_status,
-            "by_error_code": [{"error_code": e.error_code, "count": e.count, "example": e.example} for e in by_code],
-        }
-    )
+    return jsonify({"since": iso(since), "by_status": by_status, "by_error_code": [asdict(e) for e in by_code]})
 
 
 @blueprint.get("/messages/<message_sid>/timeline")
@@ -96,6 +104,32 @@ def message_timeline(message_sid: str) -> Response:
     return jsonify(present.timeline_json(story))
 
 
+@blueprint.get("/webhooks")
+def list_webhooks() -> Response:
+    """Post-event webhook calls matching the filters (default: failed ones), newest first."""
+    filt = filters.webhook_call_filter(request.args, ignore=PAGING)
+    return _matching("webhooks", filt, hooks_admin.list_calls, hooks_admin.count_matching, present.webhook_call_json)
+
+
+@blueprint.get("/webhooks/counts")
+def webhook_counts() -> Response:
+    """Webhook calls by status, and failed ones by error, since a moment."""
+    since = _since()
+    with database().transaction() as session:
+        by_status = hooks_admin.counts_by_status(session, since)
+        by_error = hooks_admin.failures_by_error(session, since)
+    return jsonify({"since": iso(since), "by_status": by_status, "by_error": [asdict(e) for e in by_error]})
+
+
+@blueprint.get("/webhooks/<call_sid>")
+def webhook_call(call_sid: str) -> Response:
+    """One call: where it went, its payload and every attempt."""
+    _only()
+    with database().transaction() as session:
+        story = present.call_story_json(hooks_admin.call_story(session, call_sid))
+    return jsonify(story)
+
+
 def _body_values() -> MultiDict[str, str]:
     if request.is_json:
         return filters.values_from_json(jsontext.parse(request.get_data(), "The request body must be a JSON object"))
@@ -104,28 +138,30 @@ def _body_values() -> MultiDict[str, str]:
 
 @blueprint.post("/replay")
 def replay() -> Response:
-    """Replays a filter's failed deliveries, or the delivery SIDs given. Each goes out once, however often or
-    concurrently this is called: only failed/undelivered rows move back to pending."""
+    """Replays a filter's failed deliveries (or, with `kind=webhook`, failed webhook calls), or the SIDs given
+    (DY: deliveries, WC: webhook calls). Each goes out once, however often or concurrently this is called: only
+    replayable rows move back to pending."""
     values = _body_values()
-    named = filters.names_given(values, ignore=FORM_FIELDS)
+    kind = filters.kind_of(values)
+    ignored = (*FORM_FIELDS, filters.KIND)
+    named = filters.names_given(values, ignore=ignored)
     if not named:
         raise invalid("Name what to replay: filters (status, error_code, since, service, ...) or sids")
     by_sid = bool({"sid", "sids"} & set(named))
-    default = admin.REPLAYABLE if by_sid else (delivery.FAILED,)
-    target = filters.replayable(filters.delivery_filter(values, ignore=FORM_FIELDS, default_statuses=default))
+    default = {"default_statuses": kind.replay.replayable} if by_sid else {}
+    target = filters.replayable(kind.parse(values, ignore=ignored, **default), kind.replay)
     if target is None:
-        raise invalid("Only failed or undelivered deliveries can be replayed")
-    result = admin.replay(database().transaction, target, g.admin_user)
+        raise kind.replay.refusal()
+    result = admin.replay(database().transaction, target, g.admin_user, kind=kind.replay)
     return jsonify({"matched": result.matched, "replayed": result.replayed, "skipped": result.skipped})
 
 
 @blueprint.get("/unrouted")
 def list_unrouted() -> Response:
-    """Inbound messages no conversation took (`status=unrouted`, the default) or that were re-routed since."""
+    """Kept inbound messages: those no conversation took (`status=unrouted`, the default), routed since (`routed`),
+    held for the application's pre-event webhook (`held`) or rejected by it (`rejected`)."""
     _only("status", *PAGING)
     status = request.args.get("status") or "unrouted"
-    if status not in UNROUTED_STATUSES:
-        raise invalid(f"status must be one of {', '.join(UNROUTED_STATUSES)}")
     page_req = page_request(max_size=MAX_PAGE_SIZE)
     with database().transaction() as session:
         page = admin.list_unrouted(session, page_req, status)

@@ -7,6 +7,9 @@ and lands in the audit trail with the signed-in admin as its actor.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +21,8 @@ from werkzeug.datastructures import MultiDict
 from bridge import admin, delivery
 from bridge.carriers import sends_nowhere
 from bridge.errors import BridgeError, invalid, not_found
+from bridge.hooks import admin as hooks_admin
+from bridge.hooks import outbox
 from bridge.models import UnroutedMessage
 from bridge.paging import KEY_MAX, PageRequest
 from bridge.timeutil import iso, utcnow
@@ -50,6 +55,19 @@ STATUS_CHOICES = [
     ("read", "Read"),
     ("all", "Any status"),
 ]
+WEBHOOK_STATUS_CHOICES = [
+    ("failed", "Failed"),
+    ("pending,sending", "In flight"),
+    ("delivered", "Delivered"),
+    ("all", "Any status"),
+]
+TARGET_CHOICES = [("", "Any"), ("account", "Account"), ("service", "Service")]
+UNROUTED_TABS = {
+    "unrouted": "Waiting",
+    "routed": "Routed",
+    "held": "Held",
+    "rejected": "Rejected",
+}
 # After a replay the list shows what was replayed; a selection is named by SID while the URL stays short.
 MAX_SIDS_IN_URL = 60
 CONSOLE_PAGE_SIZE = 50
@@ -118,6 +136,9 @@ def dashboard() -> str:
         waiting = session.scalar(
             select(func.count()).select_from(UnroutedMessage).where(UnroutedMessage.status == "unrouted")
         )
+        calls_by_status = hooks_admin.counts_by_status(session, since)
+        calls_by_error = hooks_admin.failures_by_error(session, since)
+        failed_calls = hooks_admin.count_matching(session, hooks_admin.WebhookCallFilter())
         recent = admin.audit_trail(session, PageRequest(page_size=6)).items
     try:
         workers: list[liveness.SeenWorker] | None = liveness.seen(health.quick_redis())
@@ -135,6 +156,9 @@ def dashboard() -> str:
         by_status=by_status,
         by_code=by_code,
         unrouted_waiting=waiting or 0,
+        calls_by_status=calls_by_status,
+        calls_by_error=calls_by_error,
+        failed_calls=failed_calls,
         recent=recent,
         workers=workers,
         worker_window=int(liveness.SEEN_WINDOW_SECONDS),
@@ -145,20 +169,21 @@ def dashboard() -> str:
 # -- deliveries --------------------------------------------------------------------------------------------------
 
 
+def _joined(args: MultiDict[str, str], name: str) -> str:
+    return ",".join(part.strip() for value in args.getlist(name) for part in value.split(",") if part.strip())
+
+
+def _typed(args: MultiDict[str, str], *names: str) -> dict[str, Any]:
+    """The single-valued fields as the admin typed them, and the SIDs the list is narrowed to."""
+    state: dict[str, Any] = {name: (args.get(name) or "").strip() for name in names}
+    state.update(status=_joined(args, "status") or "failed", sid=[sid for sid in args.getlist("sid") if sid])
+    return state
+
+
 def _form_state(args: MultiDict[str, str]) -> dict[str, Any]:
     """What the filter form shows: the values as the admin typed them."""
-
-    def joined(name: str) -> str:
-        return ",".join(part.strip() for value in args.getlist(name) for part in value.split(",") if part.strip())
-
-    state = {name: (args.get(name) or "").strip() for name in ("since", "until", "service", "conversation", "message")}
-    state.update(
-        status=joined("status") or "failed",
-        error_code=joined("error_code"),
-        address=(args.get("address") or "").strip(),
-        channel=(args.get("channel") or "").strip(),
-        sid=[sid for sid in args.getlist("sid") if sid],
-    )
+    state = _typed(args, "since", "until", "service", "conversation", "message", "address", "channel")
+    state.update(error_code=_joined(args, "error_code"))
     return state
 
 
@@ -206,40 +231,57 @@ def deliveries() -> tuple[str, int]:
     ), (400 if problem else 200)
 
 
-def _status_choices(current: str) -> list[tuple[str, str]]:
-    known = [value for value, _ in STATUS_CHOICES]
-    return STATUS_CHOICES if current in known else [*STATUS_CHOICES, (current, current)]
+def _status_choices(current: str, choices: list[tuple[str, str]] = STATUS_CHOICES) -> list[tuple[str, str]]:
+    known = [value for value, _ in choices]
+    return choices if current in known else [*choices, (current, current)]
 
 
-@blueprint.post("/deliveries/replay")
-def replay() -> Response:
+@dataclass(frozen=True)
+class _Replayed:
+    """What the console's replay form needs of one kind: its list, its words, and where to watch the result."""
+
+    kind: filters.Kind
+    list_endpoint: str
+    one: str  # the singular noun
+    answerer: str  # who decides how the replayed rows end
+    watch: Callable[[Any, datetime], str]
+
+
+def _replay_from_form(replayed: _Replayed) -> Response:
     form = request.form
+    kind = replayed.kind
     one, scope = form.get("one"), form.get("scope")
     if one or scope == "selected":
         sids = [one] if one else form.getlist("selected")
         if not sids:
-            flash("Select the deliveries to replay first.", "warning")
-            return redirect(_back(url_for("admin.deliveries")))
-        target = filters.replayable(
-            filters.delivery_filter(MultiDict([("sid", sid) for sid in sids]), default_statuses=admin.REPLAYABLE)
-        )
+            flash(f"Select the {kind.replay.noun} to replay first.", "warning")
+            return redirect(_back(url_for(replayed.list_endpoint)))
+        target = kind.named(sids)
     elif scope == "matching":
-        target = filters.replayable(filters.delivery_filter(form, ignore=REPLAY_FIELDS))
+        target = filters.replayable(kind.parse(form, ignore=REPLAY_FIELDS), kind.replay)
     else:
-        raise invalid("Choose what to replay: one delivery, the selected ones, or all matching")
+        raise invalid(f"Choose what to replay: one {replayed.one}, the selected ones, or all matching")
     if target is None:
-        raise invalid("Only failed or undelivered deliveries can be replayed")
+        raise kind.replay.refusal()
     started = utcnow()
-    result = admin.replay(database().transaction, target, g.admin_user)
-    noun = "delivery" if result.replayed == 1 else "deliveries"
+    result = admin.replay(database().transaction, target, g.admin_user, kind=kind.replay)
+    noun = replayed.one if result.replayed == 1 else kind.replay.noun
     message = f"Replayed {result.replayed} {noun}"
     if result.skipped:
         message += f"; {result.skipped} had been sent or replayed meanwhile"
-    flash(message + ". Their statuses update below as the carrier answers.", "success" if result.replayed else "info")
+    flash(
+        message + f". Their statuses update below as {replayed.answerer} answers.",
+        "success" if result.replayed else "info",
+    )
     return_to = form.get("return_to")
     if return_to and auth.safe_next(return_to) == return_to:
         return redirect(return_to)
-    return redirect(_watch_url(target, started))
+    return redirect(replayed.watch(target, started))
+
+
+@blueprint.post("/deliveries/replay")
+def replay() -> Response:
+    return _replay_from_form(_DELIVERY_REPLAY)
 
 
 def _back(default: str) -> str:
@@ -249,21 +291,106 @@ def _back(default: str) -> str:
     return path if path and auth.safe_next(path) == path else default
 
 
-def _watch_url(target: admin.DeliveryFilter, started: Any) -> str:
+def _watch(endpoint: str, started: datetime, narrowed: list[tuple[str, str | None]], sids: tuple[str, ...]) -> str:
     """The list of what a replay just moved: any status, updated since it began, narrowed like the replay."""
     query: list[tuple[str, str]] = [("status", "all"), ("since", iso(started) or "")]
-    for name, value in (
+    query += [(name, value) for name, value in narrowed if value]
+    if 0 < len(sids) <= MAX_SIDS_IN_URL:
+        query += [("sid", sid) for sid in sids]
+    return url_for(endpoint) + "?" + urlencode(query)
+
+
+def _watch_deliveries(target: admin.DeliveryFilter, started: datetime) -> str:
+    narrowed = [
         ("service", target.service_sid),
         ("conversation", target.conversation_sid),
         ("message", target.message_sid),
         ("address", target.address),
         ("channel", target.channel),
-    ):
-        if value:
-            query.append((name, value))
-    if 0 < len(target.delivery_sids) <= MAX_SIDS_IN_URL:
-        query += [("sid", sid) for sid in target.delivery_sids]
-    return url_for("admin.deliveries") + "?" + urlencode(query)
+    ]
+    return _watch("admin.deliveries", started, narrowed, target.delivery_sids)
+
+
+def _watch_calls(target: hooks_admin.WebhookCallFilter, started: datetime) -> str:
+    narrowed: list[tuple[str, str | None]] = [("event_type", event_type) for event_type in target.event_types]
+    narrowed += [
+        ("target", target.target),
+        ("url", target.url),
+        ("service", target.service_sid),
+        ("conversation", target.conversation_sid),
+    ]
+    return _watch("admin.webhooks", started, narrowed, target.call_sids)
+
+
+_DELIVERY_REPLAY = _Replayed(filters.DELIVERIES, "admin.deliveries", "delivery", "the carrier", _watch_deliveries)
+_CALL_REPLAY = _Replayed(filters.WEBHOOK_CALLS, "admin.webhooks", "webhook call", "the receiver", _watch_calls)
+
+
+# -- webhook calls -----------------------------------------------------------------------------------------------
+
+
+def _webhook_form_state(args: MultiDict[str, str]) -> dict[str, Any]:
+    state = _typed(args, "since", "until", "target", "url", "service", "conversation")
+    state.update(event_type=_joined(args, "event_type"))
+    return state
+
+
+def _frozen_calls(filt: hooks_admin.WebhookCallFilter, state: dict[str, Any]) -> list[tuple[str, str]]:
+    """The filter as hidden fields for 'replay all matching', its relative times made absolute (see `_frozen`)."""
+    fields = [("status", state["status"])]
+    fields += [("event_type", event_type) for event_type in filt.event_types]
+    if filt.since:
+        fields.append(("since", filt.since.isoformat()))
+    if filt.until:
+        fields.append(("until", filt.until.isoformat()))
+    for name in ("target", "url", "service", "conversation"):
+        if state[name]:
+            fields.append((name, state[name]))
+    fields += [("sid", sid) for sid in filt.call_sids]
+    return fields
+
+
+@blueprint.get("/webhooks")
+def webhooks() -> tuple[str, int]:
+    state = _webhook_form_state(request.args)
+    page_req = _console_page()
+    problem = None
+    try:
+        filt = filters.webhook_call_filter(request.args, ignore=PAGING)
+        with database().transaction() as session:
+            page = hooks_admin.list_calls(session, filt, page_req)
+            matching = hooks_admin.count_matching(session, filt)
+            target = filters.replayable(filt, hooks_admin.WEBHOOK_CALLS)
+            replayable = hooks_admin.count_matching(session, target) if target else 0
+    except BridgeError as error:  # a filter that does not parse: say so above the form, keep what was typed
+        problem, filt, page, matching, replayable = error.message, hooks_admin.WebhookCallFilter(), None, 0, 0
+    return render_template(
+        "admin/webhooks.html",
+        nav="webhooks",
+        state=state,
+        status_choices=_status_choices(state["status"], WEBHOOK_STATUS_CHOICES),
+        target_choices=TARGET_CHOICES,
+        event_types=hooks_admin.EVENT_TYPES,
+        problem=problem,
+        rows=page.items if page else [],
+        page=page,
+        matching=matching,
+        replayable=replayable,
+        frozen=_frozen_calls(filt, state) if not problem else [],
+    ), (400 if problem else 200)
+
+
+@blueprint.post("/webhooks/replay")
+def replay_webhooks() -> Response:
+    return _replay_from_form(_CALL_REPLAY)
+
+
+@blueprint.get("/webhooks/<call_sid>")
+def webhook_call(call_sid: str) -> str:
+    with database().transaction() as session:
+        story = hooks_admin.call_story(session, call_sid)
+    unfinished = story.call.status in outbox.UNFINISHED
+    return render_template("admin/webhook_call.html", nav="webhooks", story=story, unfinished=unfinished)
 
 
 # -- one message -------------------------------------------------------------------------------------------------
@@ -283,6 +410,7 @@ def find() -> Response:
     query = (request.args.get("q") or "").strip()
     destinations = {
         "IM": lambda: url_for("admin.timeline", message_sid=query),
+        "WC": lambda: url_for("admin.webhook_call", call_sid=query),
         "DY": lambda: url_for("admin.deliveries", status="all", sid=query),
         "CH": lambda: url_for("admin.deliveries", status="all", conversation=query),
         "IS": lambda: url_for("admin.deliveries", status="all", service=query),
@@ -291,7 +419,7 @@ def find() -> Response:
         return redirect(destinations[query[:2]]())
     if query.startswith(("+", "whatsapp:")):
         return redirect(url_for("admin.deliveries", status="all", address=query))
-    flash("Search for a SID (IM…, DY…, CH…, IS…) or an address (+1415…, whatsapp:+1…).", "warning")
+    flash("Search for a SID (IM…, DY…, WC…, CH…, IS…) or an address (+1415…, whatsapp:+1…).", "warning")
     return redirect(_back(url_for("admin.dashboard")))
 
 
@@ -301,12 +429,14 @@ def find() -> Response:
 @blueprint.get("/unrouted")
 def unrouted() -> str:
     status = request.args.get("status", "unrouted")
-    if status not in ("unrouted", "routed"):
+    if status not in UNROUTED_TABS:
         status = "unrouted"
     page_req = _console_page()
     with database().transaction() as session:
         page = admin.list_unrouted(session, page_req, status)
-    return render_template("admin/unrouted.html", nav="unrouted", status=status, page=page, rows=page.items)
+    return render_template(
+        "admin/unrouted.html", nav="unrouted", status=status, tabs=UNROUTED_TABS, page=page, rows=page.items
+    )
 
 
 @blueprint.post("/unrouted/<int:unrouted_id>/reroute")

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from bridge import admin, delivery
-from bridge.models import AdminAction, DeliveryAttempt, DeliveryEvent, UnroutedMessage
+from bridge.hooks import admin as hooks_admin
+from bridge.models import AdminAction, DeliveryAttempt, DeliveryEvent, UnroutedMessage, WebhookAttempt
 from bridge.timeutil import iso, utcnow
 
 # Status -> tone, for badges and the chart (the console's CSS colours each tone).
@@ -40,16 +41,23 @@ def delivery_json(row: admin.DeliveryRow) -> dict[str, Any]:
     return body
 
 
-def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
+def _attempt_fields(attempt: DeliveryAttempt | WebhookAttempt) -> dict[str, Any]:
+    """What every attempt log says, a carrier's or a webhook receiver's."""
     return {
         "attempt": attempt.attempt,
         "started_at": iso(attempt.started_at),
         "duration_ms": attempt.duration_ms,
         "http_status": attempt.http_status,
+        "will_retry": attempt.will_retry,
+    }
+
+
+def attempt_json(attempt: DeliveryAttempt) -> dict[str, Any]:
+    return {
+        **_attempt_fields(attempt),
         "carrier_message_sid": attempt.carrier_message_sid,
         "error_code": attempt.error_code,
         "error_message": attempt.error_message,
-        "will_retry": attempt.will_retry,
     }
 
 
@@ -80,6 +88,23 @@ def timeline_json(story: admin.MessageTimeline) -> dict[str, Any]:
             }
             for recipient in story.recipients
         ],
+    }
+
+
+def webhook_call_json(row: hooks_admin.WebhookCallRow) -> dict[str, Any]:
+    return {**admin.json_fields(row), "replayable": row.status in hooks_admin.REPLAYABLE}
+
+
+def webhook_attempt_json(attempt: WebhookAttempt) -> dict[str, Any]:
+    return {**_attempt_fields(attempt), "error": attempt.error}
+
+
+def call_story_json(story: hooks_admin.CallStory) -> dict[str, Any]:
+    return {
+        "call": webhook_call_json(story.call),
+        "line": story.line,
+        "payload": story.payload,  # as every attempt sent it, but for the attempt's own RetryCount
+        "attempts": [webhook_attempt_json(a) for a in story.attempts],
     }
 
 

@@ -46,7 +46,7 @@
     if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
   });
 
-  // -- live statuses in the deliveries list --------------------------------------------------------------------
+  // -- live statuses in the deliveries and webhook calls lists ------------------------------------------------
   function tone(status) {
     return {
       pending: "waiting", sending: "waiting", sent: "progress", delivered: "good", read: "good",
@@ -56,6 +56,13 @@
 
   function renderError(cell, row) {
     cell.textContent = "";
+    if (!("error_code" in row)) { // a webhook call: its error is text ("HTTP 500", "no answer within 5 s")
+      var said = document.createElement("span");
+      said.className = row.error ? "error-text" : "muted";
+      said.textContent = row.error || "—";
+      cell.appendChild(said);
+      return;
+    }
     if (!row.error_code) {
       var dash = document.createElement("span");
       dash.className = "muted";
@@ -101,8 +108,9 @@
     tr.classList.add("changed");
   }
 
-  function watchDeliveries(table) {
+  function watchRows(table) {
     var url = table.getAttribute("data-poll");
+    var key = table.getAttribute("data-key") || "deliveries"; // where the JSON API lists the rows
     var live = document.querySelector("[data-live]");
     var started = Date.now();
 
@@ -127,9 +135,9 @@
         var query = new URLSearchParams([["status", "all"], ["PageSize", String(SIDS_PER_REQUEST)]]);
         batch.forEach(function (tr) { query.append("sid", tr.getAttribute("data-sid")); });
         return fetch(url + "?" + query.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
-          .then(function (response) { return response.ok ? response.json() : { deliveries: [] }; })
+          .then(function (response) { return response.ok ? response.json() : {}; })
           .then(function (body) {
-            body.deliveries.forEach(function (row) {
+            (body[key] || []).forEach(function (row) {
               var tr = table.querySelector('tr[data-sid="' + row.sid + '"]');
               if (tr) applyRow(tr, row);
             });
@@ -141,9 +149,9 @@
     poll();
   }
 
-  document.querySelectorAll("table[data-poll]").forEach(watchDeliveries);
+  document.querySelectorAll("table[data-poll]").forEach(watchRows);
 
-  // -- a message's timeline: reload while a recipient is still on its way ---------------------------------------
+  // -- a message's timeline, a webhook call: reload while something is still on its way -----------------------
   var refreshing = document.querySelector("[data-refresh-while-unfinished]");
   if (refreshing) {
     var since = Number(sessionStorage.getItem("timeline-refresh-since:" + location.pathname) || Date.now());
