@@ -318,9 +318,10 @@ def record_answer(
         status, values = PENDING, {"next_attempt_at": retry_at, "error": answer.error}
     else:
         status, values = FAILED, {"error": answer.error}
+    # Only this claim's answer: a worker that outlived its lease must not write over a later claim of the call.
     session.execute(
         update(_CALLS)
-        .where(C.id == job.call_id, C.status == SENDING)
+        .where(C.id == job.call_id, C.status == SENDING, C.attempts == job.attempt)
         .values(status=status, http_status=answer.http_status, lease_until=None, date_updated=now, **values)
     )
     return status
