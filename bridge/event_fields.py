@@ -275,51 +275,15 @@ def shaped(event_type: str, fields: Fields) -> Fields:
     return {name: fields[name] for name in names if name in fields}
 
 
-_PRE_CONVERSATION = (
-    "ConversationSid",
-    "ChatServiceSid",
-    "MessagingServiceSid",
-    "FriendlyName",
-    "UniqueName",
-    "Attributes",
-    "State",
-    "DateCreated",
-    "DateUpdated",
-)
-_PRE_MESSAGE = (
-    "ConversationSid",
-    "ChatServiceSid",
-    "MessagingServiceSid",
-    "MessageSid",
-    "Index",
-    "Author",
-    "Body",
-    "Attributes",
-    "ParticipantSid",
-    "Media",
-    "DateCreated",
-    "DateUpdated",
-)
-_PRE_PARTICIPANT = (
-    "ConversationSid",
-    "ChatServiceSid",
-    "ParticipantSid",
-    "Identity",
-    "RoleSid",
-    "Attributes",
-    "MessagingBinding.Address",
-    "MessagingBinding.ProxyAddress",
-    "MessagingBinding.ProjectedAddress",
-    "MessagingBinding.Type",
-    "DateCreated",
-    "DateUpdated",
-)
+# A pre-event webhook shows the resource as the action would leave it, so its dates too.
+_PRE_MESSAGE = (*_MESSAGE, "DateUpdated")
+_PRE_PARTICIPANT = (*_PARTICIPANT, "DateUpdated")
 
 # The fields of each pre-event webhook (twilio-api-notes §7.5): the resource as it would be after the action.
 PRE_FIELDS_OF_EVENT: dict[str, tuple[str, ...]] = {
-    "onConversationAdd": (*_PRE_CONVERSATION, *_BINDING, "MessageBody", "Media"),
-    "onConversationUpdate": _PRE_CONVERSATION,
-    "onConversationRemove": _PRE_CONVERSATION,
+    "onConversationAdd": (*_CONVERSATION, *_BINDING, "MessageBody", "Media"),
+    "onConversationUpdate": _CONVERSATION,
+    "onConversationRemove": _CONVERSATION,
     "onMessageAdd": _PRE_MESSAGE,
     "onMessageUpdate": _PRE_MESSAGE,
     "onMessageRemove": _PRE_MESSAGE,

@@ -143,33 +143,19 @@ def plan(session: Session, limit: int = 500) -> int:
         base = {**common_fields(event), **(event.data or {})}
         for target in event_targets(lookups, event):
             rows.append(
-                {
-                    "sid": new_sid("WC"),
-                    "event_id": event.id,
-                    "event_type": event.type,
-                    "service_sid": event.service_sid,
-                    "conversation_sid": event.conversation_sid,
-                    "line": f"{event.stream}|{target.key}",
-                    "target": target.key,
-                    "url": target.url,
-                    "method": target.method,
-                    "payload": {**base, **target.extra},
-                    "status": PENDING,
-                    "attempts": 0,
-                    "max_attempts": target.retry_count + 1,
-                    "next_attempt_at": now,
-                    "event_at": event.created_at,
-                    "date_created": now,
-                    "date_updated": now,
-                }
+                _call_row(
+                    target,
+                    event_id=event.id,
+                    event_type=event.type,
+                    stream=event.stream,
+                    service_sid=event.service_sid,
+                    conversation_sid=event.conversation_sid,
+                    payload=base,
+                    event_at=event.created_at,
+                    now=now,
+                )
             )
-    if rows:
-        ids = list(session.scalars(insert(_CALLS).returning(C.id, sort_by_parameter_order=True), rows))
-        # One task per line: the first call of each goes, and the task goes on down its line.
-        heads: dict[str, int] = {}
-        for row, call_id in zip(rows, ids, strict=True):
-            heads.setdefault(row["line"], call_id)
-        db.dispatch_after_commit(session, SEND_WEBHOOK, list(heads.values()))
+    _insert_calls(session, rows)
     session.execute(
         update(ChangeEvent)
         .where(ChangeEvent.id.in_([event.id for event in events]))
@@ -210,30 +196,66 @@ def replay_messages(session: Session, conversation: Conversation, webhook: Conve
             continue
         fields = event_fields.shaped(targets.MESSAGE_ADDED, event_fields.message_fields(session, conversation, message))
         rows.append(
-            {
-                "sid": new_sid("WC"),
-                "event_id": None,
-                "event_type": targets.MESSAGE_ADDED,
-                "service_sid": conversation.service.sid,
-                "conversation_sid": conversation.sid,
-                "line": f"{conversation.sid}|{target.key}",
-                "target": target.key,
-                "url": target.url,
-                "method": target.method,
-                "payload": {"EventType": targets.MESSAGE_ADDED, "Source": "API", **fields, **target.extra},
-                "status": PENDING,
-                "attempts": 0,
-                "max_attempts": 1,
-                "next_attempt_at": now,
-                "event_at": message.date_created,
-                "date_created": now,
-                "date_updated": now,
-            }
+            _call_row(
+                target,
+                event_id=None,
+                event_type=targets.MESSAGE_ADDED,
+                stream=conversation.sid,
+                service_sid=conversation.service.sid,
+                conversation_sid=conversation.sid,
+                payload={"EventType": targets.MESSAGE_ADDED, "Source": "API", **fields},
+                event_at=message.date_created,
+                now=now,
+            )
         )
-    if rows:
-        ids = list(session.scalars(insert(_CALLS).returning(C.id, sort_by_parameter_order=True), rows))
-        db.dispatch_after_commit(session, SEND_WEBHOOK, ids)
+    _insert_calls(session, rows)
     return len(rows)
+
+
+def _call_row(
+    target: targets.Target,
+    *,
+    event_id: int | None,
+    event_type: str,
+    stream: str,
+    service_sid: str,
+    conversation_sid: str | None,
+    payload: dict[str, str],
+    event_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """One call's row: a line is a stream (a conversation, or a user) and a target."""
+    return {
+        "sid": new_sid("WC"),
+        "event_id": event_id,
+        "event_type": event_type,
+        "service_sid": service_sid,
+        "conversation_sid": conversation_sid,
+        "line": f"{stream}|{target.key}",
+        "target": target.key,
+        "url": target.url,
+        "method": target.method,
+        "payload": {**payload, **target.extra},
+        "status": PENDING,
+        "attempts": 0,
+        "max_attempts": target.retry_count + 1,
+        "next_attempt_at": now,
+        "event_at": event_at,
+        "date_created": now,
+        "date_updated": now,
+    }
+
+
+def _insert_calls(session: Session, rows: list[dict[str, Any]]) -> None:
+    """One multi-row INSERT, and one task per line once it commits: the first call of each goes, and the task
+    goes on down its line."""
+    if not rows:
+        return
+    ids = list(session.scalars(insert(_CALLS).returning(C.id, sort_by_parameter_order=True), rows))
+    heads: dict[str, int] = {}
+    for row, call_id in zip(rows, ids, strict=True):
+        heads.setdefault(row["line"], call_id)
+    db.dispatch_after_commit(session, SEND_WEBHOOK, list(heads.values()))
 
 
 def _no_earlier_unfinished() -> object:
