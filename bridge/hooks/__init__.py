@@ -1,7 +1,10 @@
-"""Webhooks to the application's backend, as Twilio Conversations sends them.
+"""Webhooks to the application's backend, as Twilio Conversations sends them (docs/webhooks.md).
 
 - `configuration`: the targets (account, service and conversation-scoped webhooks) and their validation;
-- post-event webhooks follow the change-event log (`bridge.events`) through an outbox of calls, one line per
-  stream and target, retried and replayable;
-- pre-event webhooks are called before a change, outside any transaction, and may reject or modify it.
+- `targets`: which target an event or an action has, by Twilio's rules (levels, filters, triggers);
+- `outbox`: post-event webhooks, planned from the change-event log (`bridge.events`) into calls, one line per
+  stream and target, claimed, recorded, swept, pruned and replayed;
+- `pre`: pre-event webhooks, asked before a change outside any transaction, which may reject or modify it;
+- `held`: inbound messages held until their pre-event webhook has answered;
+- `http`: one signed request as Twilio makes it; `admin`: what admins list, read and replay.
 """
