@@ -526,8 +526,8 @@ class WebhookCall(Base, Timestamps):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|delivered|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # What the target asks for at least (1 + PostWebhookRetryCount); the worker's BRIDGE_WEBHOOK_MAX_ATTEMPTS may
-    # allow more.
+    # The attempt limit: what the target asks for (1 + PostWebhookRetryCount) until a worker claims the call, then
+    # at least that worker's BRIDGE_WEBHOOK_MAX_ATTEMPTS.
     max_attempts: Mapped[int] = mapped_column(Integer, default=1)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     lease_until: Mapped[datetime | None] = mapped_column()

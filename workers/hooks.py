@@ -59,7 +59,7 @@ def run_call(ctx: WorkerContext, call_id: int) -> CallOutcome:
 def send_one(ctx: WorkerContext, call_id: int) -> CallOutcome:
     settings = ctx.settings
     with ctx.database.transaction() as session:
-        job = outbox.claim(session, call_id, settings.delivery_lease_seconds)
+        job = outbox.claim(session, call_id, settings.delivery_lease_seconds, settings.webhook_max_attempts)
     if job is None:
         return CallOutcome()  # done, in flight elsewhere, not due, or waiting its turn
     fields = {"AccountSid": settings.account_sid, **job.payload, "RetryCount": str(job.attempt - 1)}
@@ -74,7 +74,7 @@ def send_one(ctx: WorkerContext, call_id: int) -> CallOutcome:
     )
     answer = outbox.Answer(reply.status, reply.duration_ms, reply.error or _refusal(reply.status))
     retry_at, delay = None, None
-    if not answer.delivered and answer.retryable and job.attempt < max(job.max_attempts, settings.webhook_max_attempts):
+    if not answer.delivered and answer.retryable and job.attempt < job.max_attempts:
         delay = backoff_seconds(job.attempt, settings.retry_base_seconds, settings.retry_max_seconds)
         retry_at = utcnow() + timedelta(seconds=delay)
     what = f"webhook {job.sid}"

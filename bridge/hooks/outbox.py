@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import false, func, insert, select, update
+from sqlalchemy import case, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from bridge import db, event_fields
@@ -263,8 +263,11 @@ def _no_earlier_unfinished() -> object:
     return ~select(earlier.id).where(earlier.line == C.line, earlier.id < C.id, earlier.status.in_(UNFINISHED)).exists()
 
 
-def claim(session: Session, call_id: int, lease_seconds: float, now: datetime | None = None) -> CallJob | None:
-    """pending -> sending, only if due and at the head of its line. None: nothing to do here."""
+def claim(
+    session: Session, call_id: int, lease_seconds: float, max_attempts: int, now: datetime | None = None
+) -> CallJob | None:
+    """pending -> sending, only if due and at the head of its line. None: nothing to do here. The call's attempt
+    limit becomes at least the worker's `max_attempts` (its target may ask for more)."""
     now = now or utcnow()
     row = session.execute(
         update(_CALLS)
@@ -277,6 +280,7 @@ def claim(session: Session, call_id: int, lease_seconds: float, now: datetime | 
         .values(
             status=SENDING,
             attempts=C.attempts + 1,
+            max_attempts=case((C.max_attempts < max_attempts, max_attempts), else_=C.max_attempts),
             lease_until=now + timedelta(seconds=lease_seconds),
             date_updated=now,
         )
