@@ -113,6 +113,7 @@ def receipt_changed(
         service_id=key.service_id,
         service_sid=key.service_sid,
         resource_sid=key.delivery_sid,
+        webhooks_possible=key.webhooks_possible,
         origin=events.BRIDGE,
     )
 

@@ -76,6 +76,7 @@ class ReceiptKey:
     service_id: int
     service_sid: str
     date_created: datetime
+    webhooks_possible: bool  # the service or the conversation has a post-event target
 
 
 def receipt_key(session: Session, delivery_id: int) -> ReceiptKey | None:
@@ -92,6 +93,7 @@ def receipt_key(session: Session, delivery_id: int) -> ReceiptKey | None:
             c.sid.label("conversation_sid"),
             c.service_id,
             s.sid.label("service_sid"),
+            (s.post_webhooks | c.scoped_webhooks).label("webhooks_possible"),
         )
         .select_from(_deliveries)
         .join(_conversations, c.id == d.conversation_id)
@@ -111,6 +113,7 @@ def receipt_key(session: Session, delivery_id: int) -> ReceiptKey | None:
         service_id=row.service_id,
         service_sid=row.service_sid,
         date_created=row.date_created,
+        webhooks_possible=bool(row.webhooks_possible),
     )
 
 
@@ -142,6 +145,7 @@ def read_job(session: Session, delivery_id: int, now: datetime | None = None) ->
             d.participant_sid.label("recipient_sid"),
             d.date_created.label("delivery_created"),
             s.sid.label("service_sid"),
+            (s.post_webhooks | c.scoped_webhooks).label("webhooks_possible"),
             p.id.label("participant_id"),
             p.channel,
             p.address,
@@ -212,6 +216,7 @@ def read_job(session: Session, delivery_id: int, now: datetime | None = None) ->
             service_id=row.service_id,
             service_sid=row.service_sid,
             date_created=row.delivery_created,
+            webhooks_possible=bool(row.webhooks_possible),
         )
         if is_message
         else None,

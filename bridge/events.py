@@ -26,8 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bridge import db
 from bridge.event_fields import Fields, shaped
-from bridge.hooks.targets import may_have_post_targets
-from bridge.models import ChangeEvent, Conversation, User
+from bridge.models import ChangeEvent, Conversation, ConversationService, User
 from bridge.timeutil import utcnow
 
 # Post-event types (Twilio's names).
@@ -119,11 +118,13 @@ def record(
     conversation_id: int | None,
     conversation_sid: str | None,
     resource_sid: str | None,
+    webhooks_possible: bool,
     origin: Origin | None = None,
 ) -> None:
-    """Writes one event (Core: this runs for every message and every receipt)."""
+    """Writes one event (Core: this runs for every message and every receipt). `webhooks_possible`: the service
+    (or the conversation) has a post-event target at all; without one the event is written as planned."""
     origin = origin or origin_of(session)
-    wanted = origin.fires_webhooks and may_have_post_targets(session, service_id, conversation_id)
+    wanted = origin.fires_webhooks and webhooks_possible
     event_id = session.execute(
         insert(_EVENTS)
         .values(
@@ -153,9 +154,12 @@ def conversation_event(
     fields: Fields,
     resource_sid: str | None = None,
     origin: Origin | None = None,
+    seq: int | None = None,
 ) -> None:
-    seq = _next_seq(session, _CONVERSATIONS, conversation.id)
-    set_committed_value(conversation, "last_event_seq", seq)
+    """`seq`: one the caller's own UPDATE of the conversation already handed out (a new message's)."""
+    if seq is None:
+        seq = _next_seq(session, _CONVERSATIONS, conversation.id)
+        set_committed_value(conversation, "last_event_seq", seq)
     record(
         session,
         event_type,
@@ -167,6 +171,7 @@ def conversation_event(
         conversation_id=conversation.id,
         conversation_sid=conversation.sid,
         resource_sid=resource_sid or conversation.sid,
+        webhooks_possible=conversation.service.post_webhooks or conversation.scoped_webhooks,
         origin=origin,
     )
 
@@ -181,6 +186,7 @@ def conversation_event_by_id(
     service_id: int,
     service_sid: str,
     resource_sid: str,
+    webhooks_possible: bool,
     origin: Origin | None = None,
 ) -> None:
     """For callers that hold ids, not entities (the delivery hot path)."""
@@ -195,11 +201,12 @@ def conversation_event_by_id(
         conversation_id=conversation_id,
         conversation_sid=conversation_sid,
         resource_sid=resource_sid,
+        webhooks_possible=webhooks_possible,
         origin=origin,
     )
 
 
-def user_event(session: Session, user: User, service_sid: str, event_type: str, fields: Fields) -> None:
+def user_event(session: Session, user: User, service: ConversationService, event_type: str, fields: Fields) -> None:
     seq = _next_seq(session, _USERS, user.id)
     set_committed_value(user, "last_event_seq", seq)
     record(
@@ -209,10 +216,11 @@ def user_event(session: Session, user: User, service_sid: str, event_type: str, 
         stream_sid=user.sid,
         seq=seq,
         service_id=user.service_id,
-        service_sid=service_sid,
+        service_sid=service.sid,
         conversation_id=None,
         conversation_sid=None,
         resource_sid=user.sid,
+        webhooks_possible=service.post_webhooks,
     )
 
 

@@ -34,6 +34,7 @@ from bridge.hooks import pre, targets
 from bridge.messages import NewMessage, append_message
 from bridge.models import (
     AddressConfiguration,
+    Conversation,
     ConversationService,
     ConversationWebhook,
     Delivery,
@@ -125,7 +126,7 @@ def accept_inbound(
             if not rerouting:
                 _keep_out_of_conversations(session, inbound, person, proxy, UNROUTED)
             return InboundResult(UNROUTED, keyword=keyword[1] if keyword else None)
-        if verdict is None and targets.pre_event_target(session, plan.service.id, pre.CONVERSATION_ADD) is not None:
+        if verdict is None and targets.pre_event_target(session, plan.service, pre.CONVERSATION_ADD) is not None:
             return _hold(session, inbound, person, proxy, rerouting)
         participant = _autocreate(session, plan, person, proxy, changes)
         changes = {}  # what onConversationAdd changed was the conversation's, not the message's
@@ -133,7 +134,7 @@ def accept_inbound(
     elif (
         verdict is None
         and keyword is None
-        and targets.pre_event_target(session, participant.service_id, pre.MESSAGE_ADD) is not None
+        and targets.pre_event_target(session, participant.conversation.service, pre.MESSAGE_ADD) is not None
     ):
         return _hold(session, inbound, person, proxy, rerouting)
     participant.last_inbound_at = utcnow()  # opens (or keeps open) the WhatsApp customer-service window
@@ -243,25 +244,25 @@ def _autocreate(
         binding=binding,
     )
     if plan.config.auto_creation.get("type") == "webhook":
-        _add_autocreation_webhook(session, conversation.id, plan.config.auto_creation)
+        _add_autocreation_webhook(session, conversation, plan.config.auto_creation)
     return participants.add_participant(session, conversation, address=str(person), proxy_address=str(proxy))
 
 
-def _add_autocreation_webhook(session: Session, conversation_id: int, auto_creation: dict[str, Any]) -> None:
+def _add_autocreation_webhook(session: Session, conversation: Conversation, auto_creation: dict[str, Any]) -> None:
     """`AutoCreation.Type=webhook`: the new conversation gets a conversation-scoped webhook, as on Twilio, so its
     first events (onParticipantAdded, onMessageAdded, ...) already go there."""
     session.add(
         ConversationWebhook(
             sid=new_sid("WH"),
-            conversation_id=conversation_id,
+            conversation_id=conversation.id,
             target="webhook",
             url=auto_creation.get("webhook_url"),
             method=str(auto_creation.get("webhook_method") or "POST").lower(),
             filters=list(auto_creation.get("webhook_filters") or []),
         )
     )
+    conversation.scoped_webhooks = True  # the conversation's next events (its participant, its message) go there
     session.flush()
-    targets.forget_cached(session)
 
 
 def _keep_out_of_conversations(

@@ -71,17 +71,19 @@ def next_index(session: Session, conversation: Conversation) -> int:
     inactive conversation (a new message does, as in Twilio) and reads back what the caller needs."""
     now = utcnow()
     c = Conversation.__table__.c  # Core: this statement runs for every message
-    index, state, date_updated = session.execute(
+    index, state, date_updated, event_seq = session.execute(
         update(Conversation.__table__)
         .where(c.id == conversation.id)
         .values(
             last_message_index=c.last_message_index + 1,
             state=case((c.state == INACTIVE, ACTIVE), else_=c.state),
             date_updated=now,
+            last_event_seq=c.last_event_seq + 1,  # the message's own event (onMessageAdded): no second UPDATE
         )
-        .returning(c.last_message_index, c.state, c.date_updated)
+        .returning(c.last_message_index, c.state, c.date_updated, c.last_event_seq)
     ).one()
-    for name, value in (("last_message_index", index), ("state", state), ("date_updated", date_updated)):
+    changed = {"last_message_index": index, "state": state, "date_updated": date_updated, "last_event_seq": event_seq}
+    for name, value in changed.items():
         set_committed_value(conversation, name, value)
     return int(index)
 
@@ -90,6 +92,7 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
     new = _validated(new)
     before = conversation.state
     index = next_index(session, conversation)  # locks the conversation row first
+    reserved_seq = conversation.last_event_seq
     if conversation.state == CLOSED:
         raise invalid("Conversation is closed; messages cannot be added", errors.CONVERSATION_CLOSED)
     author = new.author or (new.participant.identity or new.participant.address if new.participant else None)
@@ -121,10 +124,10 @@ def append_message(session: Session, conversation: Conversation, new: NewMessage
     session.flush()
     # In the message's transaction: the rows are the outbox, committed before any worker hears of them.
     delivery.plan_deliveries(session, message, participant)
-    if before == INACTIVE and conversation.state == ACTIVE:
-        record_state_change(session, conversation, before, "EVENT")
     fields = event_fields.message_fields(session, conversation, message)
-    events.conversation_event(session, conversation, events.MESSAGE_ADDED, fields, message.sid)
+    events.conversation_event(session, conversation, events.MESSAGE_ADDED, fields, message.sid, seq=reserved_seq)
+    if before == INACTIVE and conversation.state == ACTIVE:
+        record_state_change(session, conversation, before, "EVENT")  # the message woke it
     return message
 
 

@@ -112,6 +112,11 @@ class ConversationService(Base, Timestamps):
     # and whether an opt-out/help keyword message is added to the conversation.
     attribution_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     keyword_messages_visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Whether the webhook settings that apply to this service (its own, or the account's) name a pre- or a
+    # post-event URL: kept by bridge/hooks/configuration.py, read on every change so that a service without
+    # webhooks pays no query for them.
+    pre_webhooks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    post_webhooks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Role(Base, Timestamps):
@@ -204,6 +209,8 @@ class Conversation(Base, Timestamps):
     last_message_index: Mapped[int] = mapped_column(Integer, default=-1, server_default=text("-1"))
     # The conversation's change events are numbered by this counter, under the same row lock.
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # Whether it has conversation-scoped webhooks (kept by bridge/hooks/configuration.py), for the same reason.
+    scoped_webhooks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     service: Mapped[ConversationService] = relationship(lazy="joined")
     messaging_service: Mapped[MessagingService | None] = relationship(lazy="joined")

@@ -7,7 +7,8 @@ from sqlalchemy.orm import Session
 
 from bridge import roles
 from bridge.errors import invalid, not_found
-from bridge.models import AccountConfiguration, AddressConfiguration, ConversationService
+from bridge.hooks import targets
+from bridge.models import AccountConfiguration, AddressConfiguration, ConversationService, WebhookSettings
 from bridge.sids import is_sid, new_sid
 from bridge.validation import UNSET, text
 
@@ -16,6 +17,9 @@ def create_service(session: Session, friendly_name: str) -> ConversationService:
     if not friendly_name or not friendly_name.strip():
         raise invalid("FriendlyName is required")
     service = ConversationService(sid=new_sid("IS"), friendly_name=text(friendly_name, "FriendlyName", 256))
+    # The account's webhook settings apply to a new service until it has its own.
+    account = session.scalar(select(WebhookSettings).where(WebhookSettings.service_id.is_(None)))
+    service.pre_webhooks, service.post_webhooks = targets.flags_of(account, None)
     session.add(service)
     session.flush()
     created = {

@@ -45,7 +45,7 @@ def create_user(
             session.flush()
     except IntegrityError:
         raise conflict(f"User with identity {identity!r} already exists", errors.USER_EXISTS) from None
-    events.user_event(session, user, service.sid, events.USER_ADDED, event_fields.user_fields(user, service.sid))
+    events.user_event(session, user, service, events.USER_ADDED, event_fields.user_fields(user, service.sid))
     return user
 
 
@@ -89,7 +89,7 @@ def update_user(
     if isinstance(role_sid, str):
         user.role_sid = roles.require_role(session, service, role_sid, roles.SERVICE).sid
     session.flush()
-    events.user_event(session, user, service.sid, events.USER_UPDATED, event_fields.user_fields(user, service.sid))
+    events.user_event(session, user, service, events.USER_UPDATED, event_fields.user_fields(user, service.sid))
     return user
 
 

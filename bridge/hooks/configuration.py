@@ -124,6 +124,7 @@ def update_account_settings(
     if isinstance(target, str):
         found.target = target
     session.flush()
+    refresh_service_flags(session)
     return found
 
 
@@ -145,7 +146,24 @@ def update_service_settings(
     if isinstance(post_webhook_retry_count, str):
         found.post_webhook_retry_count = _retry_count(post_webhook_retry_count, "PostWebhookRetryCount")
     session.flush()
+    refresh_service_flags(session, service)
     return found
+
+
+def refresh_service_flags(session: Session, only: ConversationService | None = None) -> None:
+    """Each service's `pre_webhooks` and `post_webhooks`, from the settings that apply to it now: after the
+    account's settings change, every service's (there are few); after a service's own, that one's."""
+    account = account_settings(session)
+    services = [only] if only is not None else list(session.scalars(select(ConversationService)))
+    own = {
+        row.service_id: row
+        for row in session.scalars(
+            select(WebhookSettings).where(WebhookSettings.service_id.in_([service.id for service in services]))
+        )
+    }
+    for service in services:
+        service.pre_webhooks, service.post_webhooks = targets.flags_of(account, own.get(service.id))
+    session.flush()
 
 
 def _settings_row(session: Session, service: ConversationService | None) -> WebhookSettings:
@@ -160,7 +178,6 @@ def _settings_row(session: Session, service: ConversationService | None) -> Webh
     if found is None:
         found = WebhookSettings(service_id=None if service is None else service.id, filters=[])
         session.add(found)
-        targets.forget_cached(session)
     return found
 
 
@@ -286,8 +303,8 @@ def create_conversation_webhook(
             f"A conversation has at most {MAX_CONVERSATION_WEBHOOKS} webhooks; remove one first", TOO_MANY_WEBHOOKS
         )
     session.add(webhook)
+    conversation.scoped_webhooks = True
     session.flush()
-    targets.forget_cached(session)
     if replay_after is not None:
         outbox.replay_messages(session, conversation, webhook, replay_after)
     return webhook
@@ -311,8 +328,12 @@ def update_conversation_webhook(
 
 
 def delete_conversation_webhook(session: Session, webhook: ConversationWebhook) -> None:
+    conversation = session.get(Conversation, webhook.conversation_id)
     session.delete(webhook)
     session.flush()
+    if conversation is not None:
+        conversation.scoped_webhooks = bool(session.scalar(select(conversation_webhooks_query(conversation).exists())))
+        session.flush()
 
 
 def _configure(

@@ -81,7 +81,7 @@ def pre_event_for(session: Session, message: inbound.InboundMessage) -> pre.PreE
             "Attributes": "{}",
         }
         fields = event_fields.pre_event_fields(pre.MESSAGE_ADD, current, {"Body": message.body})
-        return pre.prepare(session, conversation.service_id, pre.MESSAGE_ADD, fields, source)
+        return pre.prepare(session, conversation.service, pre.MESSAGE_ADD, fields, source)
     plan = inbound.autocreation_plan(session, proxy)
     if plan is None:
         return None  # no longer autocreated: it will be kept as unrouted
@@ -94,7 +94,7 @@ def pre_event_for(session: Session, message: inbound.InboundMessage) -> pre.PreE
         "State": "active",
     }
     fields = event_fields.pre_event_fields(pre.CONVERSATION_ADD, current, {})
-    return pre.prepare(session, plan.service.id, pre.CONVERSATION_ADD, fields, source)
+    return pre.prepare(session, plan.service, pre.CONVERSATION_ADD, fields, source)
 
 
 def finish(session: Session, row_id: int, message: inbound.InboundMessage, verdict: pre.Verdict) -> str:

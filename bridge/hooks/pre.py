@@ -29,6 +29,7 @@ from bridge.errors import BridgeError
 from bridge.event_fields import Fields, compact
 from bridge.hooks import http
 from bridge.hooks.targets import Target, pre_event_target
+from bridge.models import ConversationService
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +78,14 @@ PROCEED = Verdict()
 
 def prepare(
     session: Session,
-    service_id: int,
+    service: ConversationService,
     event_type: str,
     fields: Mapping[str, object],
     source: str = "API",
     client_identity: str | None = None,
 ) -> PreEvent | None:
     """The pre-event webhook this action calls first, or None when no target wants `event_type`."""
-    target = pre_event_target(session, service_id, event_type)
+    target = pre_event_target(session, service, event_type)
     if target is None:
         return None
     return PreEvent(event_type, target, compact(dict(fields)), source, client_identity)

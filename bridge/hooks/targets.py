@@ -12,17 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from bridge.models import ConversationWebhook, WebhookSettings
+from bridge.models import ConversationService, ConversationWebhook, WebhookSettings
 
 ACCOUNT, SERVICE = "account", "service"
 MESSAGE_ADDED = "onMessageAdded"
-
-_SCOPED = ConversationWebhook.__table__.c
-# Read once per transaction (each inbound message asks for the settings twice: pre- and post-event webhooks).
-_SETTINGS_KEY, _SCOPED_KEY = "bridge.webhook_settings", "bridge.scoped_webhooks"
 
 
 @dataclass(frozen=True)
@@ -34,26 +30,13 @@ class Target:
     extra: dict[str, str] = field(default_factory=dict)  # fields only this target's payload carries
 
 
-def may_have_post_targets(session: Session, service_id: int, conversation_id: int | None) -> bool:
-    """Whether any post-event webhook could want an event of this conversation (or service), remembered for the
-    rest of the transaction. False means no webhook reader needs to look at the event."""
-    chosen = effective_settings(*load_settings(session, service_id))
-    if chosen is not None and chosen[1].post_webhook_url:
-        return True
-    if conversation_id is None:
-        return False
-    cache: dict[int, bool] = session.info.setdefault(_SCOPED_KEY, {})
-    if conversation_id not in cache:
-        cache[conversation_id] = bool(
-            session.scalar(select(exists().where(_SCOPED.conversation_id == conversation_id)))
-        )
-    return cache[conversation_id]
-
-
-def forget_cached(session: Session) -> None:
-    """The transaction changed a webhook target: what this module remembered for it no longer holds."""
-    session.info.pop(_SETTINGS_KEY, None)
-    session.info.pop(_SCOPED_KEY, None)
+def flags_of(account: WebhookSettings | None, service: WebhookSettings | None) -> tuple[bool, bool]:
+    """(pre, post): whether the settings that apply name a pre-event URL and a post-event URL (what a service
+    keeps in `pre_webhooks` and `post_webhooks`)."""
+    chosen = effective_settings(account, service)
+    if chosen is None:
+        return False, False
+    return bool(chosen[1].pre_webhook_url), bool(chosen[1].post_webhook_url)
 
 
 def effective_settings(
@@ -114,9 +97,11 @@ def load_settings(session: Session, service_id: int) -> tuple[WebhookSettings | 
     return account, service
 
 
-def pre_event_target(session: Session, service_id: int, event_type: str) -> Target | None:
-    """The pre-event webhook an action of this service calls first, if any."""
-    chosen = effective_settings(*load_settings(session, service_id))
+def pre_event_target(session: Session, service: ConversationService, event_type: str) -> Target | None:
+    """The pre-event webhook an action of this service calls first, if any (no query unless the service has one)."""
+    if not service.pre_webhooks:
+        return None
+    chosen = effective_settings(*load_settings(session, service.id))
     if chosen is None:
         return None
     return settings_target(chosen[0], chosen[1], event_type, pre=True)

@@ -168,18 +168,10 @@ CUSTOMER = "+14155550181"  # the SMS customer whose inbound messages fire the we
 
 
 def post_webhooks_to(live: LiveBridge, receiver: WebhookReceiver, *event_types: str) -> None:
-    """The account's post-event webhook, written straight into its settings row."""
-    from bridge.models import WebhookSettings
-
-    with live.database.transaction() as session:
-        session.add(
-            WebhookSettings(
-                service_id=None,
-                post_webhook_url=receiver.url(),
-                method="POST",
-                filters=list(event_types or ("onMessageAdded",)),
-            )
-        )
+    """The account's post-event webhook, set through the REST API as an application sets it."""
+    bridge_client(live.url, live.account_sid, live.auth_token).conversations.v1.configuration.webhooks().update(
+        post_webhook_url=receiver.url(), method="POST", filters=list(event_types or ("onMessageAdded",))
+    )
 
 
 def call_statuses(live: LiveBridge) -> Counter[str]:
@@ -285,10 +277,9 @@ def held_for_pre_event(
 ) -> None:
     """The account's pre-event webhook (onMessageAdd) answers `answer`; CUSTOMER texts `body`, which is held until
     a worker has asked it."""
-    from bridge.models import WebhookSettings
-
-    with live.database.transaction() as session:
-        session.add(WebhookSettings(service_id=None, pre_webhook_url=receiver.url("/pre"), filters=["onMessageAdd"]))
+    client.conversations.v1.configuration.webhooks().update(
+        pre_webhook_url=receiver.url("/pre"), filters=["onMessageAdd"]
+    )
     customer_conversation(client, sender_pool["sms"])
     receiver.answer = lambda _: answer
     text_in(live, worker, sender_pool["sms"], body)

@@ -5,6 +5,7 @@ levels and their filters, conversation-scoped webhooks, GET and POST, retries, o
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -444,3 +445,30 @@ def test_metrics_count_webhook_attempts_their_lag_and_pre_event_verdicts(
     assert counted.total("bridge_conversation_webhook_lag_seconds_count", event_type="onMessageAdded") == 1
     assert counted.total("bridge_pre_event_webhooks_total", event_type="onMessageAdd", verdict="rejected") == 1
     assert counted.total("bridge_pre_event_webhooks_total", event_type="onMessageAdd", verdict="proceed") == 1
+
+
+def test_the_settings_that_apply_follow_every_change_of_level(
+    live: LiveBridge, client: Client, receiver: WebhookReceiver
+) -> None:
+    subscribe(client, receiver, ["onMessageAdded"])
+    later = client.conversations.v1.services.create(friendly_name="made after the account's webhook")
+    own = client.conversations.v1.services.create(friendly_name="with its own, then without")
+    client.conversations.v1.services(own.sid).configuration.webhooks().update(
+        post_webhook_url=receiver.url("/own"), filters=["onMessageAdded"]
+    )
+
+    def say(service: str, body: str) -> None:
+        conversation = client.conversations.v1.services(service).conversations.create()
+        conversation.messages.create(author="a", body=body, **ENABLED)
+
+    say(later.sid, "later")
+    say(own.sid, "own")
+    only(receiver, "onMessageAdded", count=2)
+    client.conversations.v1.services(own.sid).configuration.webhooks().update(post_webhook_url="")
+    say(own.sid, "the account's again")
+    client.conversations.v1.configuration.webhooks().update(post_webhook_url="")
+    say(later.sid, "nobody's")
+    only(receiver, "onMessageAdded", count=3)
+    time.sleep(1)  # a fourth would be a bug: give it the chance to show up
+    got = sorted((r.path, r.fields["Body"]) for r in receiver.requests())
+    assert got == [("/hooks", "later"), ("/hooks", "the account's again"), ("/own", "own")]

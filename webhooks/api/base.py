@@ -140,7 +140,10 @@ def scoped_route(
         if pre_event is not None:
 
             def build(*args: Any, service_sid: str | None = None, **kwargs: Any) -> pre.PreEvent | None:
-                return pre_event(_scope(service_sid), *args, **kwargs)
+                scope = _scope(service_sid)
+                if not scope.service.pre_webhooks:
+                    return None  # nothing to ask: no reading for a payload either
+                return pre_event(scope, *args, **kwargs)
 
             wrapped = asking_first(transactional(build), wrapped)
         name = view.__name__

@@ -99,7 +99,7 @@ def _before_adding(scope: Scope) -> pre.PreEvent | None:
     default = accounts.configuration(session()).default_messaging_service
     current = {"ChatServiceSid": scope.service_sid, "MessagingServiceSid": default.sid if default else ""}
     fields = event_fields.pre_event_fields(pre.CONVERSATION_ADD, current, requested)
-    return pre.prepare(session(), scope.service.id, pre.CONVERSATION_ADD, fields)
+    return pre.prepare(session(), scope.service, pre.CONVERSATION_ADD, fields)
 
 
 def _before_changing(event_type: str) -> PreEventBuilder:
@@ -108,7 +108,7 @@ def _before_changing(event_type: str) -> PreEventBuilder:
         current = event_fields.conversation_fields(session(), conversation)
         requested = _requested() if event_type == pre.CONVERSATION_UPDATE else {}
         fields = event_fields.pre_event_fields(event_type, current, requested)
-        return pre.prepare(session(), scope.service.id, event_type, fields)
+        return pre.prepare(session(), scope.service, event_type, fields)
 
     return build
 

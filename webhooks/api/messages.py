@@ -74,7 +74,7 @@ def _before_adding(scope: Scope, conversation_sid: str) -> pre.PreEvent | None:
         "ParticipantSid": author.sid if author else "",
     }
     fields = event_fields.pre_event_fields(pre.MESSAGE_ADD, current, requested)
-    return pre.prepare(session(), scope.service.id, pre.MESSAGE_ADD, fields)
+    return pre.prepare(session(), scope.service, pre.MESSAGE_ADD, fields)
 
 
 def _before_changing(event_type: str) -> PreEventBuilder:
@@ -84,7 +84,7 @@ def _before_changing(event_type: str) -> PreEventBuilder:
         current = event_fields.message_fields(session(), conversation, message)
         requested = _requested("Author", "Body", "Attributes") if event_type == pre.MESSAGE_UPDATE else {}
         fields = event_fields.pre_event_fields(event_type, current, requested)
-        return pre.prepare(session(), scope.service.id, event_type, fields)
+        return pre.prepare(session(), scope.service, event_type, fields)
 
     return build
 

@@ -87,7 +87,7 @@ def _before_adding(scope: Scope, conversation_sid: str) -> pre.PreEvent | None:
     kind = "CHAT" if requested["Identity"] else "WHATSAPP" if address.lower().startswith("whatsapp:") else "SMS"
     current = {"ConversationSid": conversation.sid, "ChatServiceSid": scope.service_sid, "MessagingBinding.Type": kind}
     fields = event_fields.pre_event_fields(pre.PARTICIPANT_ADD, current, requested)
-    return pre.prepare(session(), scope.service.id, pre.PARTICIPANT_ADD, fields)
+    return pre.prepare(session(), scope.service, pre.PARTICIPANT_ADD, fields)
 
 
 def _before_changing(event_type: str) -> PreEventBuilder:
@@ -97,7 +97,7 @@ def _before_changing(event_type: str) -> PreEventBuilder:
         current = event_fields.participant_fields(conversation, participant)
         requested = _requested() if event_type == pre.PARTICIPANT_UPDATE else {}
         fields = event_fields.pre_event_fields(event_type, current, requested)
-        return pre.prepare(session(), scope.service.id, event_type, fields)
+        return pre.prepare(session(), scope.service, event_type, fields)
 
     return build
 

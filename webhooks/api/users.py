@@ -76,7 +76,7 @@ def _before_updating(scope: Scope, sid: str) -> pre.PreEvent | None:
     requested = {name: form.str(name) for name in ("FriendlyName", "Attributes", "RoleSid")}
     current = event_fields.user_fields(user, scope.service_sid)
     fields = event_fields.pre_event_fields(pre.USER_UPDATE, current, requested)
-    return pre.prepare(session(), scope.service.id, pre.USER_UPDATE, fields)
+    return pre.prepare(session(), scope.service, pre.USER_UPDATE, fields)
 
 
 @scoped_route(blueprint, "/Users/<sid>", methods=["POST"], pre_event=_before_updating)

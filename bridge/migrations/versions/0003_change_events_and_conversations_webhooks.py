@@ -150,6 +150,11 @@ def upgrade() -> None:
 
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("last_event_seq", sa.Integer(), server_default=sa.text("0"), nullable=False))
+        batch_op.add_column(sa.Column("scoped_webhooks", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+
+    with op.batch_alter_table("services", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("pre_webhooks", sa.Boolean(), server_default=sa.text("false"), nullable=False))
+        batch_op.add_column(sa.Column("post_webhooks", sa.Boolean(), server_default=sa.text("false"), nullable=False))
 
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(sa.Column("last_event_seq", sa.Integer(), server_default=sa.text("0"), nullable=False))
@@ -159,7 +164,12 @@ def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_column("last_event_seq")
 
+    with op.batch_alter_table("services", schema=None) as batch_op:
+        batch_op.drop_column("post_webhooks")
+        batch_op.drop_column("pre_webhooks")
+
     with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_column("scoped_webhooks")
         batch_op.drop_column("last_event_seq")
 
     with op.batch_alter_table("conversation_webhooks", schema=None) as batch_op:
