@@ -120,6 +120,7 @@ def update_account_settings(
     if isinstance(target, str):
         target = _choice(target.strip().lower(), ACCOUNT_TARGETS, "Target")
     found = _settings_row(session, None)
+    outbox.plan_before_change(session)
     _update(found, pre_webhook_url, post_webhook_url, filters, method, ACCOUNT_FILTERS)
     if isinstance(target, str):
         found.target = target
@@ -140,6 +141,7 @@ def update_service_settings(
     post_webhook_retry_count: str | object = UNSET,
 ) -> WebhookSettings:
     found = _settings_row(session, service)
+    outbox.plan_before_change(session)
     _update(found, pre_webhook_url, post_webhook_url, filters, method, SERVICE_FILTERS)
     if isinstance(pre_webhook_retry_count, str):
         found.pre_webhook_retry_count = _retry_count(pre_webhook_retry_count, "PreWebhookRetryCount")
@@ -297,6 +299,7 @@ def create_conversation_webhook(
     _configure(webhook, url=url, method=method, filters=filters, triggers=triggers, flow_sid=flow_sid)
     # The conversation's row lock orders concurrent creators, so the count below stays true until commit.
     lock_conversation(session, conversation)
+    outbox.plan_before_change(session)
     existing = session.scalar(select(func.count()).select_from(conversation_webhooks_query(conversation).subquery()))
     if (existing or 0) >= MAX_CONVERSATION_WEBHOOKS:
         raise invalid(
@@ -322,6 +325,7 @@ def update_conversation_webhook(
 ) -> ConversationWebhook:
     """Changes what was given; the target and ReplayAfter stay as created. The result must still be complete
     for its target (a webhook keeps a URL and its filters, a trigger its URL and keywords, a flow its SID)."""
+    outbox.plan_before_change(session)
     _configure(webhook, url=url, method=method, filters=filters, triggers=triggers, flow_sid=flow_sid)
     session.flush()
     return webhook
@@ -329,6 +333,7 @@ def update_conversation_webhook(
 
 def delete_conversation_webhook(session: Session, webhook: ConversationWebhook) -> None:
     conversation = session.get(Conversation, webhook.conversation_id)
+    outbox.plan_before_change(session)
     session.delete(webhook)
     session.flush()
     if conversation is not None:

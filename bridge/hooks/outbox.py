@@ -165,6 +165,15 @@ def plan(session: Session, limit: int = 500) -> int:
     return len(events)
 
 
+def plan_before_change(session: Session) -> int:
+    """Plans every event still unplanned, in the transaction that is about to change where webhooks go: an
+    event goes where the settings said when it happened, not where they say when the planner reaches it."""
+    planned = 0
+    while count := plan(session):
+        planned += count
+    return planned
+
+
 def replay_messages(session: Session, conversation: Conversation, webhook: ConversationWebhook, from_index: int) -> int:
     """`Configuration.ReplayAfter`: a new conversation-scoped webhook also gets onMessageAdded for the messages
     from `from_index` on, as they are now, ahead of anything that follows on its line. Returns how many.
