@@ -11,7 +11,11 @@ from collections.abc import Iterator
 import pytest
 from twilio.rest import Client
 
+from bridge import accounts, events
+from bridge.conversations import find_conversation
+from bridge.db import Database
 from bridge.event_fields import FIELDS_OF_EVENT
+from bridge.messages import NewMessage, append_message
 from tests.integration.conftest import Api
 from tests.integration.twilio_checks import assert_twilio_error
 from tests.support.fake_carrier import Failure, FakeCarrier
@@ -472,3 +476,21 @@ def test_the_settings_that_apply_follow_every_change_of_level(
     time.sleep(1)  # a fourth would be a bug: give it the chance to show up
     got = sorted((r.path, r.fields["Body"]) for r in receiver.requests())
     assert got == [("/hooks", "later"), ("/hooks", "the account's again"), ("/own", "own")]
+
+
+def test_an_event_goes_where_the_settings_said_when_it_happened(
+    live: LiveBridge, client: Client, receiver: WebhookReceiver
+) -> None:
+    """The message is committed with no task for the planner (as if the planner were slow), then the URL is cleared
+    at once: the change of settings plans it first, so it still goes to the URL that applied when it was made."""
+    subscribe(client, receiver, ["onMessageAdded"])
+    conversation_sid = client.conversations.v1.conversations.create().sid
+    quiet = Database(live.settings.database_url)  # no dispatcher: nothing tells the planner about this message
+    with quiet.transaction() as session:
+        events.set_origin(session, events.REST_WITH_WEBHOOKS)
+        conversation = find_conversation(session, accounts.default_service(session), conversation_sid)
+        append_message(session, conversation, NewMessage(author="a", body="just before the change"))
+    quiet.engine.dispose()
+    client.conversations.v1.configuration.webhooks().update(post_webhook_url="")
+    (got,) = only(receiver, "onMessageAdded")
+    assert got.fields["Body"] == "just before the change"
