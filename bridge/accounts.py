@@ -92,11 +92,30 @@ def update_configuration(
     return config
 
 
+TOKEN_KEY_NAME = "bridge token"
+
+
 def create_api_key(session: Session, friendly_name: str | None = None) -> ApiKey:
     key = ApiKey(sid=new_sid("SK"), friendly_name=friendly_name, secret=secrets.token_urlsafe(32))
     session.add(key)
     session.flush()
     return key
+
+
+def revoke_api_key(session: Session, key_sid: str) -> bool:
+    """Deletes the key: its secret no longer authenticates, and tokens it signed are refused. False: no such key."""
+    key = session.scalar(select(ApiKey).where(ApiKey.sid == key_sid)) if is_sid(key_sid, "SK") else None
+    if key is None:
+        return False
+    session.delete(key)
+    session.flush()
+    return True
+
+
+def token_key(session: Session) -> ApiKey:
+    """The key `bridge token` signs with: made on first use, so trying a chat client needs no setup."""
+    found = session.scalar(select(ApiKey).where(ApiKey.friendly_name == TOKEN_KEY_NAME).order_by(ApiKey.id.desc()))
+    return found if found is not None else create_api_key(session, TOKEN_KEY_NAME)
 
 
 def api_key_secret(session: Session, key_sid: str) -> str | None:

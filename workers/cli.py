@@ -1,4 +1,4 @@
-"""`bridge`, the command line: run, web, worker, beat, migrate, keys, simulate, deliveries, webhooks, unrouted.
+"""`bridge`, the command line: run, web, worker, beat, migrate, keys, token, simulate, deliveries, webhooks, unrouted.
 The Procfile runs the same commands. It lives with the workers because it operates the delivery machinery
 (replays enqueue deliveries); the domain package `bridge` stays free of Celery.
 
@@ -15,13 +15,15 @@ from pathlib import Path
 
 import click
 import requests
+from sqlalchemy.exc import DatabaseError
 from twilio.request_validator import RequestValidator
 
-from bridge import accounts, metrics_dir
+from bridge import access_tokens, accounts, metrics_dir, services
 from bridge.carriers import carrier_account_sid, carrier_auth_token, carrier_problem
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.embedded import socket_url, start_embedded_redis
+from bridge.errors import BridgeError
 from bridge.migrate import upgrade
 from bridge.supervisor import Supervisor
 from workers import admin_cli
@@ -224,6 +226,48 @@ def keys_create(friendly_name: str | None) -> None:
         database.dispose()
     click.echo(f"API key SID: {key.sid}")
     click.echo(f"secret:      {key.secret}   (shown once; store it now)")
+
+
+@keys.command("revoke")
+@click.argument("key_sid")
+def keys_revoke(key_sid: str) -> None:
+    """Deletes a key: its secret stops authenticating and access tokens it signed are refused (20103)."""
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        with database.transaction() as session:
+            found = accounts.revoke_api_key(session, key_sid)
+    finally:
+        database.dispose()
+    if not found:
+        raise click.ClickException(f"no API key {key_sid}")
+    click.echo(f"revoked {key_sid}")
+
+
+@main.command()
+@click.option("--identity", required=True, help="The chat user the token speaks for.")
+@click.option("--service", "service_sid", default=None, help="IS...: the Conversation Service (default: the default).")
+@click.option("--ttl", default=access_tokens.DEFAULT_TTL_SECONDS, show_default=True, help="Lifetime in seconds.")
+def token(identity: str, service_sid: str | None, ttl: int) -> None:
+    """Prints an access token for a chat client, as an application's backend would mint one (for trying things
+    out: it signs with a key of its own, `bridge token`, made on first use)."""
+    settings = Settings.from_env()
+    database = Database(settings.database_url)
+    try:
+        with database.transaction() as session:
+            accounts.ensure_defaults(session)
+            service = services.find_service(session, service_sid) if service_sid else accounts.default_service(session)
+            key = accounts.token_key(session)
+            key_sid, secret, service_sid = key.sid, key.secret, service.sid
+    except BridgeError as error:
+        raise click.ClickException(error.message) from error
+    except DatabaseError as error:
+        raise click.ClickException(
+            f"the database is not ready ({type(error).__name__}): run `bridge migrate`"
+        ) from error
+    finally:
+        database.dispose()
+    click.echo(access_tokens.mint(settings.account_sid, key_sid, secret, identity, service_sid, ttl))
 
 
 main.add_command(admin_cli.deliveries)
