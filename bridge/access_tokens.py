@@ -77,7 +77,7 @@ def verify(session: Session, token: str, account_sid: str, now: datetime | None 
     secret = accounts.api_key_secret(session, key_sid)  # None for a key that does not exist (or was revoked)
     if secret is None or claims.get("sub") != account_sid:
         raise refused(INVALID_ISSUER_OR_SUBJECT, "Invalid Access Token issuer/subject")
-    verified = _verified_claims(token, secret, now)
+    verified, expires_at = _verified_claims(token, secret, now)
     grants = verified.get("grants")
     if not isinstance(grants, dict):
         raise refused(INVALID_GRANTS, "Invalid Access Token grants: none")
@@ -93,7 +93,7 @@ def verify(session: Session, token: str, account_sid: str, now: datetime | None 
         identity=identity,
         service_sid=service.sid,
         key_sid=key_sid,
-        expires_at=datetime.fromtimestamp(int(verified["exp"]), UTC),
+        expires_at=expires_at,
         push_credential_sid=push if isinstance(push, str) else None,
     )
 
@@ -117,14 +117,14 @@ def _unverified_claims(token: str) -> dict[str, Any]:
     return claims
 
 
-def _verified_claims(token: str, secret: str, now: datetime | None) -> dict[str, Any]:
+def _verified_claims(token: str, secret: str, now: datetime | None) -> tuple[dict[str, Any], datetime]:
     moment = now or datetime.now(UTC)
     try:
         claims = jwt.decode(
             token,
             secret,
             algorithms=["HS256"],
-            options={"require": ["exp", "iss", "sub"], "verify_exp": False, "verify_nbf": False},
+            options={"require": ["exp", "iss", "sub"], "verify_exp": False, "verify_nbf": False, "verify_iat": False},
         )
     except jwt.InvalidSignatureError as error:
         raise refused(INVALID_SIGNATURE, "Invalid Access Token signature") from error
@@ -142,7 +142,7 @@ def _verified_claims(token: str, secret: str, now: datetime | None) -> dict[str,
         raise refused(EXPIRED, "Access Token expired")
     if starts is not None and starts - leeway > moment:
         raise refused(NOT_YET_VALID, "Access Token not yet valid")
-    return claims
+    return claims, expires
 
 
 def _moment(value: object) -> datetime | None:

@@ -72,6 +72,19 @@ def test_expired_and_early_tokens_get_their_own_codes(live: LiveBridge, key: Api
     assert refusal(lambda: verify(live, token, now=later)) == (access_tokens.EXPIRED, 401)
     early = minted(live, key, service, identity="alice", nbf=int(time.time()) + 600).to_jwt()
     assert refusal(lambda: verify(live, early)) == (access_tokens.NOT_YET_VALID, 401)
+    issued_later = jwt.encode(
+        {
+            "iss": key.sid,
+            "sub": live.account_sid,
+            "iat": int(time.time()) + 600,
+            "exp": int(time.time()) + 1200,
+            "grants": {"identity": "alice", "chat": {"service_sid": service}},
+        },
+        key.secret,
+        algorithm="HS256",
+        headers={"cty": "twilio-fpa;v=1"},
+    )
+    assert refusal(lambda: verify(live, issued_later)) == (access_tokens.NOT_YET_VALID, 401)
     too_long = minted(live, key, service, identity="alice", ttl=25 * 3600).to_jwt()
     assert refusal(lambda: verify(live, too_long)) == (access_tokens.EXPIRED, 401)
 
