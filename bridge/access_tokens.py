@@ -14,15 +14,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import ChatGrant
 
-from bridge import accounts
+from bridge import accounts, services
 from bridge.errors import BridgeError
 from bridge.models import ConversationService
-from bridge.sids import is_sid
 
 INVALID_TOKEN = 20101
 INVALID_HEADER = 20102
@@ -158,9 +156,7 @@ def _service(session: Session, service_sid: object) -> ConversationService:
     """The grant's Conversation Service; with none named, the account's default one (as Twilio's default)."""
     if service_sid is None:
         return accounts.default_service(session)
-    found = None
-    if isinstance(service_sid, str) and is_sid(service_sid, "IS"):
-        found = session.scalar(select(ConversationService).where(ConversationService.sid == service_sid))
-    if found is None:
-        raise refused(INVALID_GRANTS, "Invalid Access Token grants: no such Conversation Service")
-    return found
+    try:
+        return services.find_service(session, service_sid if isinstance(service_sid, str) else "")
+    except BridgeError:
+        raise refused(INVALID_GRANTS, "Invalid Access Token grants: no such Conversation Service") from None

@@ -6,9 +6,9 @@ an exception's text can echo what a carrier was sent. `MaskingFilter` rewrites e
 exception, stack) so that `+14155552671` reads `+1415***2671` and the values of body fields (`Body=...`,
 `"body": "..."`) read `***`. It masks logs only: the database and the admin views keep the real values.
 
-`install()` puts the filter on existing handlers; the web app factory, gunicorn's logger and the Celery app call it
-for theirs. A handler added later is not covered, so configure logging first and install after. Stdlib only: the
-domain package imports neither Flask nor Celery.
+`install_on()` puts the filter on a handler; bridge/logsetup.py does it for every handler of the web process,
+gunicorn and Celery, after they are configured (a handler added later is not covered). Stdlib only: the domain
+package imports neither Flask nor Celery.
 """
 
 from __future__ import annotations
@@ -94,10 +94,3 @@ def installed_on(handler: logging.Handler) -> bool:
 def install_on(handler: logging.Handler) -> None:
     if not installed_on(handler):
         handler.addFilter(_FILTER)
-
-
-def install(*loggers: logging.Logger) -> None:
-    """Adds the mask to every handler of `loggers` (default: the root logger) that does not have it yet."""
-    for logger in loggers or (logging.getLogger(),):
-        for handler in list(logger.handlers):
-            install_on(handler)

@@ -22,7 +22,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+from bridge import errors, metrics_dir
+from bridge.errors import BridgeError
+
 BASIC_USERNAME = "metrics"
 
 
@@ -36,7 +38,7 @@ class _ThisProcess:
 def registry(*collectors: Collector) -> CollectorRegistry:
     """A registry for one scrape: every process's metrics, then `collectors` (computed at scrape time)."""
     scrape = CollectorRegistry()
-    if os.environ.get(MULTIPROC_DIR):
+    if os.environ.get(metrics_dir.VARIABLE):
         MultiProcessCollector(scrape)
     else:
         scrape.register(_ThisProcess())
@@ -64,6 +66,17 @@ def presented_token(authorization: str) -> str | None:
         return None
     username, colon, given = decoded.partition(":")
     return given if colon and username == BASIC_USERNAME else None
+
+
+def refusal(authorization: str | None, token: str) -> tuple[BridgeError, dict[str, str]] | None:
+    """Why a scrape is not served, and the headers of that answer; None when it is. No token configured: 404,
+    metrics are never open by default. A wrong or missing one: 401."""
+    if not token:
+        return BridgeError(errors.NOT_FOUND, "The requested resource was not found", 404), {}
+    if not authorized(authorization, token):
+        refused = BridgeError(errors.AUTHENTICATE, "Authenticate with BRIDGE_METRICS_TOKEN", 401)
+        return refused, {"WWW-Authenticate": 'Bearer realm="metrics"'}
+    return None
 
 
 def authorized(authorization: str | None, token: str) -> bool:

@@ -72,6 +72,10 @@ class Params:
         except ValueError:
             raise invalid(f"{name} must be an ISO-8601 date-time such as 2024-01-31T12:00:00Z") from None
 
+    def given_list(self, name: str) -> list[str] | object:
+        """The values of a repeated parameter, or UNSET when it was not sent at all (an update leaves it)."""
+        return self.list(name) if name in self else UNSET
+
     def list(self, name: str) -> list[str]:
         values = self.values.getlist(name)
         for value in values:

@@ -49,7 +49,7 @@ def _migrations(database: Database) -> str:
 def quick_redis() -> redis.Redis:
     """The app's client for the bridge's Redis that gives up in half a second (health checks, the dashboard)."""
     from workers.celery_app import redis_url
-    from workers.liveness import quick_client
+    from workers.coordination import quick_client
 
     client = current_app.extensions.get("bridge.quick_redis")
     if client is None:

@@ -14,9 +14,8 @@ from prometheus_client.metrics_core import Metric
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge import delivery_queue, errors, metrics_scrape
+from bridge import delivery_queue, metrics_scrape
 from bridge.db import Database
-from bridge.errors import BridgeError
 from bridge.timeutil import utcnow
 from webhooks.api.base import database, settings
 from webhooks.errors import error_response
@@ -65,12 +64,9 @@ class DeliveryQueueCollector:
 
 @blueprint.get("/metrics")
 def scrape() -> Response:
-    token = settings().metrics_token
-    if not token:
-        return error_response(BridgeError(errors.NOT_FOUND, "The requested resource was not found", 404))
-    if not metrics_scrape.authorized(request.headers.get("Authorization"), token):
-        refusal = BridgeError(errors.AUTHENTICATE, "Authenticate with BRIDGE_METRICS_TOKEN", 401)
-        return error_response(refusal, {"WWW-Authenticate": 'Bearer realm="metrics"'})
+    refused = metrics_scrape.refusal(request.headers.get("Authorization"), settings().metrics_token)
+    if refused is not None:
+        return error_response(*refused)
     scraped = metrics_scrape.registry(DeliveryQueueCollector(database()))
     body, content_type = metrics_scrape.render(scraped, request.headers.get("Accept"))
     return Response(body, content_type=content_type, headers={"Cache-Control": "no-store"})

@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import requests
 from sqlalchemy.exc import DatabaseError
+from sqlalchemy.orm import Session
 from twilio.request_validator import RequestValidator
 
 from bridge import access_tokens, accounts, metrics_dir, services
@@ -58,14 +61,21 @@ def beat_command(schedule_file: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def migrate_database(settings: Settings) -> None:
-    upgrade(settings.database_url)
+@contextmanager
+def one_transaction(settings: Settings) -> Iterator[Session]:
+    """A command's one transaction, on a database opened for it and closed after."""
     database = Database(settings.database_url)
     try:
         with database.transaction() as session:
-            accounts.ensure_defaults(session)
+            yield session
     finally:
         database.dispose()
+
+
+def migrate_database(settings: Settings) -> None:
+    upgrade(settings.database_url)
+    with one_transaction(settings) as session:
+        accounts.ensure_defaults(session)
 
 
 @click.group()
@@ -217,13 +227,8 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--friendly-name", default=None)
 def keys_create(friendly_name: str | None) -> None:
-    settings = Settings.from_env()
-    database = Database(settings.database_url)
-    try:
-        with database.transaction() as session:
-            key = accounts.create_api_key(session, friendly_name)
-    finally:
-        database.dispose()
+    with one_transaction(Settings.from_env()) as session:
+        key = accounts.create_api_key(session, friendly_name)
     click.echo(f"API key SID: {key.sid}")
     click.echo(f"secret:      {key.secret}   (shown once; store it now)")
 
@@ -232,13 +237,8 @@ def keys_create(friendly_name: str | None) -> None:
 @click.argument("key_sid")
 def keys_revoke(key_sid: str) -> None:
     """Deletes a key: its secret stops authenticating and access tokens it signed are refused (20103)."""
-    settings = Settings.from_env()
-    database = Database(settings.database_url)
-    try:
-        with database.transaction() as session:
-            found = accounts.revoke_api_key(session, key_sid)
-    finally:
-        database.dispose()
+    with one_transaction(Settings.from_env()) as session:
+        found = accounts.revoke_api_key(session, key_sid)
     if not found:
         raise click.ClickException(f"no API key {key_sid}")
     click.echo(f"revoked {key_sid}")
@@ -252,9 +252,8 @@ def token(identity: str, service_sid: str | None, ttl: int) -> None:
     """Prints an access token for a chat client, as an application's backend would mint one (for trying things
     out: it signs with a key of its own, `bridge token`, made on first use)."""
     settings = Settings.from_env()
-    database = Database(settings.database_url)
     try:
-        with database.transaction() as session:
+        with one_transaction(settings) as session:
             accounts.ensure_defaults(session)
             service = services.find_service(session, service_sid) if service_sid else accounts.default_service(session)
             key = accounts.token_key(session)
@@ -265,8 +264,6 @@ def token(identity: str, service_sid: str | None, ttl: int) -> None:
         raise click.ClickException(
             f"the database is not ready ({type(error).__name__}): run `bridge migrate`"
         ) from error
-    finally:
-        database.dispose()
     click.echo(access_tokens.mint(settings.account_sid, key_sid, secret, identity, service_sid, ttl))
 
 

@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 import redis
+
+from workers import coordination
 
 # While a planner task is queued and not yet started, another is not needed: it will take every unplanned event.
 PLANNER_QUEUED_KEY = "bridge:webhook-planner-queued"
 PLANNER_QUEUED_SECONDS = 5  # if the queued planner was lost, the next transaction asks again after this
-_flags: Any = None
-_flags_lock = threading.Lock()
-
-
-def flags() -> redis.Redis:
-    """A client of the broker's Redis, for small coordination flags."""
-    global _flags
-    with _flags_lock:
-        if _flags is None:
-            from workers.celery_app import app, redis_url
-
-            _flags = redis.Redis.from_url(redis_url(app.conf.bridge_settings), socket_timeout=3)
-        return _flags
 
 
 def planner_wanted() -> bool:
     """Whether to queue a planner now: no, while one is already queued (events wait for it a moment at most)."""
     try:
-        return bool(flags().set(PLANNER_QUEUED_KEY, "1", nx=True, ex=PLANNER_QUEUED_SECONDS))
+        return bool(coordination.shared().set(PLANNER_QUEUED_KEY, "1", nx=True, ex=PLANNER_QUEUED_SECONDS))
     except redis.RedisError:
         return True  # cannot tell: one planner too many costs little
 

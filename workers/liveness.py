@@ -6,7 +6,6 @@ fast when the workers, or Redis, are down. (`celery inspect ping` asks the worke
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -14,38 +13,19 @@ from typing import Any
 import redis
 from celery.signals import heartbeat_sent
 
+from workers import coordination
+
 log = logging.getLogger(__name__)
 
 SEEN_KEY = "bridge:workers-seen"  # sorted set: worker hostname -> unix time of its last heartbeat
 SEEN_WINDOW_SECONDS = 60.0
 FORGET_AFTER_SECONDS = 24 * 3600.0  # long-gone workers are dropped from the set
-REDIS_TIMEOUT_SECONDS = 0.5
-
-_client: redis.Redis | None = None
-_client_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
 class SeenWorker:
     hostname: str
     seconds_ago: float
-
-
-def quick_client(url: str) -> redis.Redis:
-    """A Redis client that gives up in half a second: a dead Redis must not hold up a page or a health check."""
-    return redis.Redis.from_url(
-        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS, retry_on_timeout=False
-    )
-
-
-def _worker_client() -> redis.Redis:
-    global _client
-    with _client_lock:
-        if _client is None:
-            from workers.celery_app import app, redis_url
-
-            _client = quick_client(redis_url(app.conf.bridge_settings))
-        return _client
 
 
 def record(client: redis.Redis, hostname: str, now: float | None = None) -> None:
@@ -66,6 +46,6 @@ def seen(client: redis.Redis, within: float = SEEN_WINDOW_SECONDS) -> list[SeenW
 @heartbeat_sent.connect(dispatch_uid="bridge.liveness")
 def _on_heartbeat(sender: Any, **_kwargs: Any) -> None:
     try:
-        record(_worker_client(), sender.eventer.hostname)
+        record(coordination.shared(), sender.eventer.hostname)
     except redis.RedisError as error:  # Redis is down: the broker's own reconnection deals with it
         log.debug("could not record the heartbeat: %s", type(error).__name__)

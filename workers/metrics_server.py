@@ -39,9 +39,9 @@ def metrics_app(token: str) -> Callable[[dict[str, Any], StartResponse], Iterabl
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != "/metrics" or environ.get("REQUEST_METHOD") != "GET":
             return _error(start_response, BridgeError(errors.NOT_FOUND, "The requested resource was not found", 404))
-        if not metrics_scrape.authorized(environ.get("HTTP_AUTHORIZATION"), token):
-            refusal = BridgeError(errors.AUTHENTICATE, "Authenticate with BRIDGE_METRICS_TOKEN", 401)
-            return _error(start_response, refusal, [("WWW-Authenticate", 'Bearer realm="metrics"')])
+        refused = metrics_scrape.refusal(environ.get("HTTP_AUTHORIZATION"), token)
+        if refused is not None:
+            return _error(start_response, *refused)
         body, content_type = metrics_scrape.render(metrics_scrape.registry(), environ.get("HTTP_ACCEPT"))
         start_response("200 OK", [("Content-Type", content_type), ("Cache-Control", "no-store")])
         return [body]
@@ -49,11 +49,10 @@ def metrics_app(token: str) -> Callable[[dict[str, Any], StartResponse], Iterabl
     return app
 
 
-def _error(
-    start_response: StartResponse, error: BridgeError, headers: list[tuple[str, str]] | None = None
-) -> list[bytes]:
+def _error(start_response: StartResponse, error: BridgeError, headers: dict[str, str] | None = None) -> list[bytes]:
     start_response(
-        f"{error.status} {HTTPStatus(error.status).phrase}", [("Content-Type", "application/json"), *(headers or [])]
+        f"{error.status} {HTTPStatus(error.status).phrase}",
+        [("Content-Type", "application/json"), *(headers or {}).items()],
     )
     return [json.dumps(error.as_dict()).encode()]
 

@@ -10,11 +10,11 @@ import redis
 
 from bridge import delivery, events, inbound_media, timers
 from bridge.hooks import outbox
-from workers import hooks
+from workers import coordination, hooks
 from workers.celery_app import app
 from workers.context import context
 from workers.deliver import run_batch, run_delivery
-from workers.dispatch import PLANNER_QUEUED_KEY, flags
+from workers.dispatch import PLANNER_QUEUED_KEY
 from workers.media_fetch import run_media_fetch
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def plan_webhooks() -> None:
     """Plans post-event webhook calls from the events the log holds for them (the task carries no ids: any
     planner takes whatever is unplanned, in log order)."""
     with contextlib.suppress(redis.RedisError):
-        flags().delete(PLANNER_QUEUED_KEY)  # from now on, a new event queues another planner
+        coordination.shared().delete(PLANNER_QUEUED_KEY)  # from now on, a new event queues another planner
     hooks.run_plan(context())
 
 

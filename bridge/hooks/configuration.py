@@ -100,14 +100,6 @@ def service_settings(session: Session, service: ConversationService) -> WebhookS
     return session.scalar(select(WebhookSettings).where(WebhookSettings.service_id == service.id))
 
 
-def effective_settings(session: Session, service: ConversationService) -> WebhookSettings | None:
-    """The settings that apply to the service's conversations: its own when they name a pre- or post-event URL
-    (on Twilio, service-scoped webhooks override the global ones, so that only they fire for that service),
-    otherwise the account's; None when neither was ever written."""
-    chosen = targets.effective_settings(*targets.load_settings(session, service.id))
-    return chosen[1] if chosen is not None else None
-
-
 def update_account_settings(
     session: Session,
     *,
@@ -248,12 +240,6 @@ def _distinct(values: Iterable[str]) -> list[str]:
 
 
 # --- conversation-scoped webhooks ----------------------------------------------------------------------------
-
-
-def conversation_webhooks(session: Session, conversation_id: int) -> list[ConversationWebhook]:
-    """The conversation's webhooks, oldest first."""
-    query = select(ConversationWebhook).where(ConversationWebhook.conversation_id == conversation_id)
-    return list(session.scalars(query.order_by(ConversationWebhook.id)))
 
 
 def conversation_webhooks_query(conversation: Conversation) -> Select[tuple[ConversationWebhook]]:

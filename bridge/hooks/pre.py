@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from bridge import metrics
+from bridge import jsontext, metrics
 from bridge.config import Settings
 from bridge.errors import BridgeError
 from bridge.event_fields import Fields, compact
@@ -131,9 +131,9 @@ def read_answer(event_type: str, reply: http.Reply) -> Verdict:
 
 def _changes(event_type: str, body: bytes) -> dict[str, str]:
     try:
-        answer = json.loads(body) if body.strip() else {}
-    except (ValueError, RecursionError):
-        return {}  # a 200 that is not JSON says nothing to change
+        answer = jsontext.loads(body) if body.strip() else {}
+    except ValueError:
+        return {}  # a 200 that is not JSON (or not JSON the bridge can keep) says nothing to change
     allowed = MODIFIABLE.get(event_type, {})
     if not isinstance(answer, dict) or not allowed:
         return {}

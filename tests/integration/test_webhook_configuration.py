@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from twilio.rest import Client
 
 from bridge.hooks import configuration as hooks
+from bridge.hooks import targets
 from bridge.models import Conversation, ConversationService, ConversationWebhook, WebhookSettings
 from tests.integration.conftest import Api
 from tests.integration.twilio_checks import assert_error_body, assert_twilio_error, post_concurrently, walk_pages
@@ -549,11 +550,13 @@ def _settings_rows(live: LiveBridge) -> int:
 def _stored_webhooks(live: LiveBridge, conversation_sid: str) -> list[ConversationWebhook]:
     with live.database.transaction() as session:
         conversation_id = session.scalar(select(Conversation.id).where(Conversation.sid == conversation_sid))
-        return hooks.conversation_webhooks(session, conversation_id) if conversation_id is not None else []
+        query = select(ConversationWebhook).where(ConversationWebhook.conversation_id == conversation_id)
+        return list(session.scalars(query.order_by(ConversationWebhook.id)))
 
 
 def _effective(live: LiveBridge, service_sid: str) -> tuple[str | None, str | None, list[str]] | None:
     with live.database.transaction() as session:
         service = session.scalars(select(ConversationService).where(ConversationService.sid == service_sid)).one()
-        found = hooks.effective_settings(session, service)
+        chosen = targets.effective_settings(*targets.load_settings(session, service.id))
+        found = chosen[1] if chosen is not None else None
         return None if found is None else (found.pre_webhook_url, found.post_webhook_url, list(found.filters))

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from bridge.logmask import MaskingFilter, install, installed_on, mask
+from bridge.logmask import MaskingFilter, installed_on, mask
+from bridge.logsetup import adopt_all
 
 
 @pytest.mark.parametrize(
@@ -58,16 +59,17 @@ def test_the_filter_masks_message_arguments_exceptions_and_stacks_once() -> None
     assert "14155552671" not in text
 
 
-def test_install_puts_one_mask_on_each_handler_of_the_loggers_given() -> None:
+def test_adopting_a_loggers_handlers_puts_one_mask_on_each() -> None:
     logger = logging.getLogger("tests.security.logmask")
     first, second = logging.StreamHandler(), logging.StreamHandler()
     logger.addHandler(first)
     logger.addHandler(second)
     try:
-        install(logger)
-        install(logger)
+        adopt_all(logger, "text")
+        adopt_all(logger, "text")
         assert installed_on(first) and installed_on(second)
-        assert len(first.filters) == 1 and len(second.filters) == 1
+        masks = [[f for f in handler.filters if isinstance(f, MaskingFilter)] for handler in (first, second)]
+        assert [len(found) for found in masks] == [1, 1]
     finally:
         logger.removeHandler(first)
         logger.removeHandler(second)

@@ -45,6 +45,9 @@ def test_pre_event_answers_as_twilio_reads_them() -> None:
     assert pre.read_answer(pre.MESSAGE_ADD, reply(200, b"{}")).changes == {}
     assert pre.read_answer(pre.MESSAGE_ADD, reply(200, b"<html>ok</html>")).changes == {}
     assert pre.read_answer(pre.MESSAGE_ADD, reply(200, b"[" * 100_000)).changes == {}  # a parser bomb is no change
+    # JSON no column can keep (a lone surrogate, a number past a double) is no change either, never a 500 later.
+    assert pre.read_answer(pre.MESSAGE_ADD, reply(200, b'{"body": "\\ud800"}')).changes == {}
+    assert pre.read_answer(pre.MESSAGE_ADD, reply(200, b'{"attributes": {"n": 1e999}}')).changes == {}
     answer = b'{"body": "x", "Author": "bot", "attributes": {"a": 1}, "friendly_name": "ignored", "index": 3}'
     assert pre.read_answer(pre.MESSAGE_ADD, reply(200, answer)).changes == {
         "Body": "x",

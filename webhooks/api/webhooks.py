@@ -12,7 +12,6 @@ from bridge import conversations, services
 from bridge.hooks import configuration as hooks
 from bridge.messages import MAX_INDEX
 from bridge.models import ConversationService, ConversationWebhook, WebhookSettings
-from bridge.validation import UNSET
 from webhooks.api.base import (
     Scope,
     absolute,
@@ -34,11 +33,6 @@ blueprint = Blueprint("webhooks", __name__)
 
 # Twilio's conversation-scoped webhook lists: five per page at most, and by default.
 WEBHOOK_PAGE_SIZE = 5
-
-
-def _list_given(form: Params, name: str) -> list[str] | object:
-    """The values of a repeated parameter, or UNSET when it was not sent at all."""
-    return form.list(name) if name in form else UNSET
 
 
 # --- the account's settings ---------------------------------------------------------------------------------
@@ -69,7 +63,7 @@ def update_account_webhooks() -> Response:
         session(),
         pre_webhook_url=form.given("PreWebhookUrl"),
         post_webhook_url=form.given("PostWebhookUrl"),
-        filters=_list_given(form, "Filters"),
+        filters=form.given_list("Filters"),
         method=form.given("Method"),
         target=form.given("Target"),
     )
@@ -110,7 +104,7 @@ def update_service_webhooks(service_sid: str) -> Response:
         service,
         pre_webhook_url=form.given("PreWebhookUrl"),
         post_webhook_url=form.given("PostWebhookUrl"),
-        filters=_list_given(form, "Filters"),
+        filters=form.given_list("Filters"),
         method=form.given("Method"),
         pre_webhook_retry_count=form.given("PreWebhookRetryCount"),
         post_webhook_retry_count=form.given("PostWebhookRetryCount"),
@@ -154,8 +148,8 @@ def _configuration_changes(form: Params) -> dict[str, Any]:
     return {
         "url": form.given("Configuration.Url"),
         "method": form.given("Configuration.Method"),
-        "filters": _list_given(form, "Configuration.Filters"),
-        "triggers": _list_given(form, "Configuration.Triggers"),
+        "filters": form.given_list("Configuration.Filters"),
+        "triggers": form.given_list("Configuration.Triggers"),
         "flow_sid": form.given("Configuration.FlowSid"),
     }
 
