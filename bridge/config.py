@@ -86,6 +86,7 @@ class Settings:
     # Prometheus metrics (/metrics, and a worker's own endpoint): their own token; unset, nothing is served.
     metrics_token: str = field(default="", repr=False)
     metrics_port: int | None = None  # a worker serves its own metrics on this port (web processes use /metrics)
+    gateway_port: int = DEFAULT_PORT + 1  # `bridge run`'s chat gateway (a deployed gateway listens on its $PORT)
     metrics_address: str = "127.0.0.1"  # the interface a worker's metrics endpoint listens on
 
     @property
@@ -165,6 +166,7 @@ class Settings:
             secret_key=env.get("BRIDGE_SECRET_KEY") or derived_secret(credentials.auth_token, "admin-session"),
             metrics_token=metrics_token,
             metrics_port=_optional_int(env, "BRIDGE_METRICS_PORT"),
+            gateway_port=_int(env, "BRIDGE_GATEWAY_PORT", port + 1),
             metrics_address=env.get("BRIDGE_METRICS_ADDRESS") or "127.0.0.1",
         )
 

@@ -11,7 +11,7 @@ from sqlalchemy import Select, and_, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import accounts, errors, event_fields, events, jsontext
+from bridge import accounts, errors, event_fields, events, jsontext, users
 from bridge.errors import BridgeError, conflict, invalid, not_found
 from bridge.messaging_services import find_messaging_service
 from bridge.models import Conversation, ConversationService, MessagingService, Participant
@@ -228,6 +228,13 @@ def delete_conversation(session: Session, conversation: Conversation) -> None:
     """The event outlives the conversation: it is written (and numbered) before the row goes."""
     fields = {**event_fields.conversation_fields(session, conversation), **event_fields.removed_now()}
     events.conversation_event(session, conversation, events.CONVERSATION_REMOVED, fields)
+    identities = session.scalars(
+        select(Participant.identity).where(
+            Participant.conversation_id == conversation.id, Participant.identity.is_not(None)
+        )
+    )
+    for identity in sorted(identities):  # sorted: user rows are locked in one order by every transaction
+        users.record_membership(session, conversation.service, identity, conversation.sid, "removed")
     session.delete(conversation)
     session.flush()
 

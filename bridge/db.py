@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 log = logging.getLogger(__name__)
 
 DISPATCH_KEY = "bridge.dispatch"  # session.info key: (task, id) pairs to enqueue once the transaction commits
+ANNOUNCE_KEY = "bridge.announce"  # session.info key: the event streams a transaction wrote to
 Dispatcher = Callable[[list[tuple[str, int]]], None]
+Announcer = Callable[[set[str]], None]
 
 
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
@@ -66,19 +68,34 @@ def dispatch_after_commit(session: Session, task: str, row_ids: list[int]) -> No
     session.info.setdefault(DISPATCH_KEY, []).extend((task, row_id) for row_id in row_ids)
 
 
+def announce_after_commit(session: Session, stream_sid: str) -> None:
+    """Tells the chat gateways, once this transaction has committed, that `stream_sid` has new events."""
+    session.info.setdefault(ANNOUNCE_KEY, set()).add(stream_sid)
+
+
 class Database:
     """One engine and its session factory; web processes and workers each hold one.
 
     `dispatcher` receives the work a transaction created, as (task, row id) pairs — deliveries to send, media
     to fetch — after it commits (never before: a worker must find the rows it is told about). It is best
     effort by design: if it fails, the rows are still there and the sweeper enqueues them.
+
+    `announcer` receives the event streams a transaction wrote to, after it commits: the chat gateways' wake-up.
+    Best effort too: a gateway also polls the streams its clients follow.
     """
 
-    def __init__(self, database_url: str, dispatcher: Dispatcher | None = None, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        dispatcher: Dispatcher | None = None,
+        announcer: Announcer | None = None,
+        **engine_kwargs: Any,
+    ) -> None:
         self.url = database_url
         self.engine = make_engine(database_url, **engine_kwargs)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dispatcher = dispatcher
+        self.announcer = announcer
 
     @property
     def is_sqlite(self) -> bool:
@@ -92,12 +109,14 @@ class Database:
             yield session
             session.commit()
             committed = session.info.pop(DISPATCH_KEY, None)
+            streams = session.info.pop(ANNOUNCE_KEY, None)
         except BaseException:
             session.rollback()
             raise
         finally:
             session.close()
         self._dispatch(committed)
+        self._announce(streams)
 
     def _dispatch(self, work: list[tuple[str, int]] | None) -> None:
         if not work or self.dispatcher is None:
@@ -106,6 +125,14 @@ class Database:
             self.dispatcher(work)
         except Exception:  # the broker is down: the sweeper will find the committed rows
             log.warning("could not enqueue %d tasks; the sweeper will enqueue them", len(work))
+
+    def _announce(self, streams: set[str] | None) -> None:
+        if not streams or self.announcer is None:
+            return
+        try:
+            self.announcer(streams)
+        except Exception:  # Redis is down: the gateways' polling finds the events
+            log.warning("could not announce %d event streams; the chat gateways will poll them", len(streams))
 
     def dispose(self) -> None:
         self.engine.dispose()

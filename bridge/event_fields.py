@@ -268,10 +268,16 @@ FIELDS_OF_EVENT: dict[str, tuple[str, ...]] = {
     "onUserUpdated": (*_USER, "DateUpdated"),
 }
 
+# The chat clients' own events, in users' streams (no webhook carries them).
+CHAT_FIELDS_OF_EVENT: dict[str, tuple[str, ...]] = {
+    "membershipChanged": ("ConversationSid", "Change"),
+    "reachabilityChanged": ("Online",),
+}
+
 
 def shaped(event_type: str, fields: Fields) -> Fields:
     """Only the fields Twilio's webhook for `event_type` carries, in its order."""
-    names = FIELDS_OF_EVENT[event_type]
+    names = FIELDS_OF_EVENT.get(event_type) or CHAT_FIELDS_OF_EVENT[event_type]
     return {name: fields[name] for name in names if name in fields}
 
 

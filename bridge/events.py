@@ -37,6 +37,11 @@ PARTICIPANT_ADDED, PARTICIPANT_UPDATED = "onParticipantAdded", "onParticipantUpd
 PARTICIPANT_REMOVED = "onParticipantRemoved"
 DELIVERY_UPDATED = "onDeliveryUpdated"
 USER_ADDED, USER_UPDATED = "onUserAdded", "onUserUpdated"
+# In a user's stream, for chat clients only (no webhook has this type): one of the user's participations was
+# added, changed or removed. `data` holds ConversationSid and Change (added | updated | removed).
+MEMBERSHIP_CHANGED = "membershipChanged"
+# In a user's stream: the user's reachability changed (a chat socket opened or the last one closed).
+REACHABILITY_CHANGED = "reachabilityChanged"
 
 PLAN_WEBHOOKS = "plan_webhooks"  # the task a transaction asks for when it wrote an event a webhook may want
 
@@ -145,6 +150,7 @@ def record(
     ).scalar_one()
     if wanted:
         db.dispatch_after_commit(session, PLAN_WEBHOOKS, [event_id])
+    db.announce_after_commit(session, stream_sid)
 
 
 def conversation_event(
@@ -221,6 +227,46 @@ def user_event(session: Session, user: User, service: ConversationService, event
         conversation_sid=None,
         resource_sid=user.sid,
         webhooks_possible=service.post_webhooks,
+    )
+
+
+def membership_event(
+    session: Session, user: User, service: ConversationService, conversation_sid: str, change: str
+) -> None:
+    """Numbers a change of the user's participations in the user's own stream, so the user's list of
+    conversations (which spans conversations) has one order that commits in sequence (the user's row lock)."""
+    seq = _next_seq(session, _USERS, user.id)
+    set_committed_value(user, "last_event_seq", seq)
+    record(
+        session,
+        MEMBERSHIP_CHANGED,
+        {"ConversationSid": conversation_sid, "Change": change},
+        stream_sid=user.sid,
+        seq=seq,
+        service_id=user.service_id,
+        service_sid=service.sid,
+        conversation_id=None,
+        conversation_sid=conversation_sid,
+        resource_sid=user.sid,
+        webhooks_possible=False,
+    )
+
+
+def reachability_event(session: Session, user: User, service: ConversationService, online: bool) -> None:
+    seq = _next_seq(session, _USERS, user.id)
+    set_committed_value(user, "last_event_seq", seq)
+    record(
+        session,
+        REACHABILITY_CHANGED,
+        {"Online": "true" if online else "false"},
+        stream_sid=user.sid,
+        seq=seq,
+        service_id=user.service_id,
+        service_sid=service.sid,
+        conversation_id=None,
+        conversation_sid=None,
+        resource_sid=user.sid,
+        webhooks_possible=False,
     )
 
 

@@ -560,3 +560,18 @@ class WebhookAttempt(Base):
 
 
 ALL_TABLES = [table.name for table in Base.metadata.sorted_tables]
+
+
+class ClientMutation(Base):
+    """A chat client's write, by the `X-Twilio-Mutation-Id` its SDK sent: a retry of the same write is answered
+    with where its result is (Twilio's 202 and `resource_url`) rather than done twice. Written in the write's
+    own transaction; pruned with the change events."""
+
+    __tablename__ = "client_mutations"
+    __table_args__ = (UniqueConstraint("service_id", "identity", "mutation_id"),)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(256))
+    mutation_id: Mapped[str] = mapped_column(String(64))
+    resource_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

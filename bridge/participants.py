@@ -166,10 +166,21 @@ def add_participant(
     return participant
 
 
+MEMBERSHIP_CHANGES = {
+    events.PARTICIPANT_ADDED: "added",
+    events.PARTICIPANT_UPDATED: "updated",
+    events.PARTICIPANT_REMOVED: "removed",
+}
+
+
 def _record(session: Session, participant: Participant, event_type: str, **extra: str) -> None:
     conversation = participant.conversation
     fields = {**event_fields.participant_fields(conversation, participant), **extra}
     events.conversation_event(session, conversation, event_type, fields, participant.sid)
+    if participant.identity:
+        users.record_membership(
+            session, conversation.service, participant.identity, conversation.sid, MEMBERSHIP_CHANGES[event_type]
+        )
 
 
 def find_identity(session: Session, conversation: Conversation, identity: str) -> Participant | None:

@@ -64,6 +64,16 @@ def ensure_user(session: Session, service: ConversationService, identity: str) -
         return existing
 
 
+def record_membership(
+    session: Session, service: ConversationService, identity: str, conversation_sid: str, change: str
+) -> None:
+    """A change of one of the user's participations, numbered in the user's own stream too: their chat clients'
+    list of conversations (which spans conversations) follows that stream."""
+    user = session.scalar(select(User).where(User.service_id == service.id, User.identity == identity))
+    if user is not None:
+        events.membership_event(session, user, service, conversation_sid, change)
+
+
 def find_user(session: Session, service: ConversationService, sid_or_identity: str) -> User:
     column = User.sid if is_sid(sid_or_identity, "US") else User.identity
     # No identity holds a NUL (the edge refuses them), and PostgreSQL would fail on one: answer without asking.

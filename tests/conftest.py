@@ -132,6 +132,7 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
     from celery.contrib.testing.worker import start_worker
 
     from bridge.carriers import build_carrier
+    from bridge.chat import wakeups
     from bridge.db import Database
     from bridge.media_storage import build_store
     from workers.celery_app import app
@@ -142,7 +143,9 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
     use_context(
         WorkerContext(
             settings=bridge.settings,
-            database=Database(bridge.settings.database_url, dispatcher=enqueue),
+            database=Database(
+                bridge.settings.database_url, dispatcher=enqueue, announcer=wakeups.announcer(bridge.settings.redis_url)
+            ),
             carrier=build_carrier(bridge.settings),
             store=build_store(bridge.settings),
         )

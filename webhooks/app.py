@@ -12,6 +12,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bridge import accounts, errortracking, logcontext, logsetup
+from bridge.chat import wakeups
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError
@@ -43,6 +44,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     celery_app.configure(celery_app.app, settings)
     database = database or Database(settings.database_url, dispatcher=enqueue)
+    if database.announcer is None:
+        database.announcer = wakeups.announcer(settings.redis_url)
     app.extensions["bridge.database"] = database
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -54,6 +54,10 @@ def worker_command(concurrency: int, name: str | None = None, queue: str | None 
     return [*command, "--hostname", f"{name}@%h"] if name else command
 
 
+def gateway_command(bind: str) -> list[str]:
+    return [sys.executable, "-m", "gateway", "--bind", bind]
+
+
 def beat_command(schedule_file: Path) -> list[str]:
     return [
         sys.executable, "-m", "celery", "--app", "workers.celery_app", "beat",
@@ -116,17 +120,18 @@ def run(host: str, concurrency: int, workers: int) -> None:
     if not settings.redis_url:
         redis_server = start_embedded_redis(settings.instance_dir)
         env["REDIS_URL"] = socket_url(redis_server)
-    _announce(settings, redis_server is not None)
+    _announce(settings, redis_server is not None, host)
     commands = {
         "web": web_command(f"{host}:{settings.port}"),
         **{f"worker{n}": worker_command(concurrency, f"worker{n}") for n in range(max(1, workers))},
         "hooks": worker_command(HOOKS_CONCURRENCY, "hooks", HOOKS_QUEUE),
+        "gateway": gateway_command(f"{host}:{settings.gateway_port}"),
         "beat": beat_command(settings.instance_dir / "celerybeat-schedule"),
     }
     sys.exit(Supervisor(commands, env, say=lambda line: click.echo(line, err=True)).run())
 
 
-def _announce(settings: Settings, embedded_redis: bool) -> None:
+def _announce(settings: Settings, embedded_redis: bool, host: str) -> None:
     database = "SQLite " + settings.database_url.split("///", 1)[-1] if settings.database_is_sqlite else "PostgreSQL"
     click.echo(f"bridge listening on {settings.public_base_url}")
     click.echo(f"  database: {database}")
@@ -136,6 +141,7 @@ def _announce(settings: Settings, embedded_redis: bool) -> None:
         click.echo(f"  auth token:  {settings.auth_token}")
     click.echo(f"  try: curl -u {settings.account_sid}:<auth token> {settings.public_base_url}/v1/Services")
     click.echo(f"  admin console: {settings.public_base_url}/admin  (user {settings.admin_username})")
+    click.echo(f"  chat gateway (Conversations SDK's twilsock.uri): ws://{host}:{settings.gateway_port}/v3/wsconnect")
     if not os.environ.get("BRIDGE_ADMIN_PASSWORD"):
         click.echo(f"  admin password: {settings.admin_password}")
 
@@ -167,6 +173,13 @@ def _require_carrier(settings: Settings) -> None:
 def hooks(concurrency: int) -> None:
     """The webhook worker (Celery, queue `hooks`): Conversations webhooks to the application's backend."""
     os.execv(sys.executable, worker_command(concurrency, queue=HOOKS_QUEUE))
+
+
+@main.command()
+@click.option("--bind", default=None, help="host:port (default 0.0.0.0:$PORT).")
+def gateway(bind: str | None) -> None:
+    """The chat gateway (twilsock over WebSocket on /v3/wsconnect) for Twilio's Conversations SDK."""
+    os.execv(sys.executable, gateway_command(bind) if bind else [sys.executable, "-m", "gateway"])
 
 
 @main.command()

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from bridge.carriers import Carrier, build_carrier
+from bridge.chat import wakeups
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.media_storage import MediaStore, build_store
@@ -42,7 +43,9 @@ def context() -> WorkerContext:
             settings: Settings = app.conf.bridge_settings
             _context = WorkerContext(
                 settings=settings,
-                database=Database(settings.database_url, dispatcher=enqueue),
+                database=Database(
+                    settings.database_url, dispatcher=enqueue, announcer=wakeups.announcer(settings.redis_url)
+                ),
                 carrier=build_carrier(settings),
                 store=build_store(settings),
             )

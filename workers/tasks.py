@@ -9,6 +9,7 @@ from datetime import timedelta
 import redis
 
 from bridge import delivery, events, inbound_media, timers
+from bridge.chat import client_api
 from bridge.hooks import outbox
 from workers import coordination, hooks
 from workers.celery_app import app
@@ -129,5 +130,7 @@ def prune_events() -> None:
         pruned = events.prune(session, retention)
     with ctx.database.transaction() as session:
         pruned_calls = outbox.prune(session, retention)
+    with ctx.database.transaction() as session:
+        client_api.prune_mutations(session, retention)
     if pruned or pruned_calls:
         log.info("pruned %d events and %d delivered webhook calls", pruned, pruned_calls)

@@ -1,0 +1,636 @@
+"""The Conversations client API the SDK calls inside its socket (Twilio's "aim" host), on the domain's functions.
+
+Paths are the bridge's own (the Configuration hands them out as links): `/Client/v2/Configuration`, then
+everything under `/Client/v2/Services/{IS}/`. Bodies are JSON with snake_case keys (typing is form-encoded).
+Every write goes through the same domain functions as REST and inbound messages, acting as the client
+(`Source=SDK`, `ClientIdentity`), so it is stored, indexed, delivered to SMS/WhatsApp participants and
+announced to webhooks. A write carries `X-Twilio-Mutation-Id`; a retry of it is answered with Twilio's 202 and
+the `resource_url` of what the first one made, never done twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, quote, unquote
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bridge import (
+    conversations,
+    event_fields,
+    events,
+    jsontext,
+    messages,
+    participants,
+    user_conversations,
+    users,
+)
+from bridge.access_tokens import ChatClient
+from bridge.chat import objects
+from bridge.chat.access import Caller, forbidden, participation, visible_conversation
+from bridge.config import Settings
+from bridge.db import Database
+from bridge.errors import BridgeError, invalid, not_found
+from bridge.hooks import pre
+from bridge.models import ClientMutation, Conversation, Message, Participant, User
+from bridge.services import find_service
+from bridge.timeutil import utcnow
+from bridge.validation import UNSET
+
+MUTATION_HEADER = "x-twilio-mutation-id"
+TYPING_TIMEOUT = 5  # seconds a client waits before it says it is typing again (Twilio's default)
+MY_CONVERSATIONS_PAGE = 100
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body: str = ""
+    content_type: str = ""
+
+
+@dataclass
+class Reply:
+    status: int
+    body: Any = None
+
+
+def error_reply(error: BridgeError) -> Reply:
+    return Reply(error.status, error.as_dict())
+
+
+def sdk_origin(identity: str) -> events.Origin:
+    return events.Origin(events.SDK, identity, True)
+
+
+@dataclass
+class Mutation:
+    """A write's work inside its transaction: returns the reply and the URL of what it made (for retries)."""
+
+    run: Callable[[Session, Caller], tuple[Reply, str | None]]
+    # A pre-event webhook to ask first (read in a transaction of its own), or None.
+    pre_event: Callable[[Session, Caller], pre.PreEvent | None] | None = None
+
+
+class ClientApi:
+    def __init__(self, database: Database, settings: Settings) -> None:
+        self.database = database
+        self.settings = settings
+
+    # --- entry ---
+
+    def handle(self, client: ChatClient, request: Request) -> Reply:
+        try:
+            return self._route(client, request)
+        except BridgeError as error:
+            return error_reply(error)
+
+    def _caller(self, session: Session, client: ChatClient) -> Caller:
+        return Caller(find_service(session, client.service_sid), client.identity, self.settings.public_base_url)
+
+    def _route(self, client: ChatClient, request: Request) -> Reply:
+        parts = [unquote(part) for part in request.path.strip("/").split("/")]
+        method = request.method.upper()
+        if parts[:2] != ["Client", "v2"]:
+            raise not_found(f"No client resource at {request.path}")
+        rest = parts[2:]
+        if rest == ["Configuration"] and method == "GET":
+            return self._write(client, request, Mutation(self._configuration), deduplicate=False)
+        if len(rest) < 3 or rest[0] != "Services":
+            raise not_found(f"No client resource at {request.path}")
+        if rest[1] != client.service_sid:
+            raise forbidden("The token is for another Conversation Service")
+        body = _body(request)
+        route = rest[2:]
+        handler = self._handler(route, method, body, request.params)
+        if handler is None:
+            raise not_found(f"No client resource at {method} {request.path}")
+        if isinstance(handler, Mutation):
+            return self._write(client, request, handler)
+        with self.database.transaction() as session:
+            return handler(session, self._caller(session, client))
+
+    def _handler(self, route: list[str], method: str, body: dict[str, Any], params: Mapping[str, str]) -> Any:
+        match route, method:
+            case ["Users", identity, "Conversations"], "GET":
+                return lambda s, c: self._my_conversations(s, c, identity, params.get("PageToken"))
+            case ["Users", identity, "Conversations", ref], "GET":
+                return lambda s, c: self._my_conversation(s, c, identity, ref)
+            case ["Users", identity, "Conversations", ref], "POST":
+                return Mutation(lambda s, c: self._update_my_conversation(s, c, identity, ref, body))
+            case ["Users", identity], "GET":
+                return lambda s, c: self._user(s, c, identity)
+            case ["Users", identity], "POST":
+                return Mutation(lambda s, c: self._update_user(s, c, identity, body))
+            case ["Conversations"], "POST":
+                return Mutation(lambda s, c: self._create_conversation(s, c, body))
+            case ["Conversations", sid], "GET":
+                return lambda s, c: Reply(200, self._conversation(s, c, self._visible(s, c, sid)))
+            case ["Conversations", sid], "POST":
+                return Mutation(lambda s, c: self._update_conversation(s, c, sid, body))
+            case ["Conversations", sid], "DELETE":
+                return Mutation(lambda s, c: self._delete_conversation(s, c, sid))
+            case ["Conversations", sid, "Messages"], "POST":
+                return Mutation(
+                    lambda s, c: self._send(s, c, sid, body),
+                    pre_event=lambda s, c: self._before_sending(s, c, sid, body),
+                )
+            case ["Conversations", sid, "Messages", message_sid], "GET":
+                return lambda s, c: self._message(s, c, sid, message_sid)
+            case ["Conversations", sid, "Messages", message_sid], "POST":
+                return Mutation(lambda s, c: self._update_message(s, c, sid, message_sid, body))
+            case ["Conversations", sid, "Messages", message_sid], "DELETE":
+                return Mutation(lambda s, c: self._delete_message(s, c, sid, message_sid))
+            case ["Conversations", sid, "Participants"], "POST":
+                return Mutation(lambda s, c: self._add_participant(s, c, sid, body))
+            case ["Conversations", sid, "Participants", ref], "POST":
+                return Mutation(lambda s, c: self._update_participant(s, c, sid, ref, body))
+            case ["Conversations", sid, "Participants", ref], "DELETE":
+                return Mutation(lambda s, c: self._remove_participant(s, c, sid, ref))
+        return None
+
+    # --- writes: pre-event webhook, then one transaction, deduplicated on the mutation id ---
+
+    def _write(self, client: ChatClient, request: Request, mutation: Mutation, deduplicate: bool = True) -> Reply:
+        mutation_id = (request.headers.get(MUTATION_HEADER) or "").strip()[:64] if deduplicate else ""
+        if mutation_id:
+            earlier = self._earlier(client, mutation_id)
+            if earlier is not None:
+                return earlier
+        changes: dict[str, str] = {}
+        if mutation.pre_event is not None:
+            with self.database.transaction() as session:
+                pre_event = mutation.pre_event(session, self._caller(session, client))
+            if pre_event is not None:
+                verdict = pre.ask(pre_event, self.settings)  # no transaction open: it may take seconds
+                if verdict.rejected:
+                    raise pre.rejection(pre_event, verdict)
+                changes = verdict.changes
+        try:
+            with self.database.transaction() as session:
+                events.set_origin(session, sdk_origin(client.identity))
+                session.info[PRE_EVENT_CHANGES] = changes
+                caller = self._caller(session, client)
+                reply, resource_url = mutation.run(session, caller)
+                if mutation_id:
+                    session.add(
+                        ClientMutation(
+                            service_id=caller.service.id,
+                            identity=client.identity,
+                            mutation_id=mutation_id,
+                            resource_url=resource_url,
+                        )
+                    )
+                    session.flush()
+                return reply
+        except IntegrityError:
+            # The same write, retried while the first was still running, lost the race: answer with the winner's.
+            earlier = self._earlier(client, mutation_id) if mutation_id else None
+            if earlier is None:
+                raise
+            return earlier
+
+    def _earlier(self, client: ChatClient, mutation_id: str) -> Reply | None:
+        with self.database.transaction() as session:
+            service = find_service(session, client.service_sid)
+            found = session.scalar(
+                select(ClientMutation).where(
+                    ClientMutation.service_id == service.id,
+                    ClientMutation.identity == client.identity,
+                    ClientMutation.mutation_id == mutation_id,
+                )
+            )
+        if found is None:
+            return None
+        return Reply(202, {"resource_url": found.resource_url}) if found.resource_url else Reply(200, {})
+
+    # --- configuration and the user ---
+
+    def _links(self, caller: Caller) -> dict[str, str]:
+        base = f"{caller.base_url}/Client/v2/Services/{caller.service.sid}"
+        return {
+            "my_conversations": f"{base}/Users/{_quote(caller.identity)}/Conversations",
+            "conversations": f"{base}/Conversations",
+            "users": f"{base}/Users",
+            "current_user": f"{base}/Users/{_quote(caller.identity)}",
+            "typing": f"{base}/Typing",
+            "media_service": f"{caller.base_url}/MCS/v1/Services/{caller.service.sid}/Media",
+            "media_set_service": f"{caller.base_url}/MCS/v1/Services/{caller.service.sid}/MediaSet",
+            "messages_receipts": f"{base}/Conversations/%s/Messages/%s/Receipts",
+        }
+
+    def _configuration(self, session: Session, caller: Caller) -> tuple[Reply, str | None]:
+        user = users.ensure_user(session, caller.service, caller.identity)  # Twilio makes the user at first login
+        body = {
+            "identity": caller.identity,
+            "url": f"{caller.base_url}/Client/v2/Configuration",
+            "options": {
+                "consumption_report_interval": "PT5S",
+                "user_infos_to_subscribe": 100,
+                "reachability_enabled": bool(caller.service.reachability_enabled),
+                "http_cache_interval": "PT5S",
+                "my_conversations_page_size": MY_CONVERSATIONS_PAGE,
+                "media_attachments_count_limit": 10,
+                "media_attachment_size_limit_in_mb": 16,
+                "media_attachments_total_size_limit_in_mb": 16,
+                "email_histories_allowed_mime_types": [],
+                "email_bodies_allowed_mime_types": [],
+            },
+            "sync_objects": {
+                "my_conversations": objects.of("my_conversations", user.sid).sid,
+                "my_user_info": objects.of("user_info", user.sid).sid,
+            },
+            "links": self._links(caller),
+        }
+        return Reply(200, body), None
+
+    def _user_body(self, caller: Caller, user: User) -> dict[str, Any]:
+        reachable = bool(caller.service.reachability_enabled)
+        return {
+            "sid": user.sid,
+            "identity": user.identity,
+            "friendly_name": user.friendly_name,
+            "attributes": user.attributes or "{}",
+            "is_online": False if reachable else None,
+            "is_notifiable": False if reachable else None,
+            "sync_objects": {"user_info_map": objects.of("user_info", user.sid).sid},
+            "url": f"{self._links(caller)['users']}/{_quote(user.identity)}",
+        }
+
+    def _find_user(self, session: Session, caller: Caller, identity: str) -> User:
+        user = session.scalar(select(User).where(User.service_id == caller.service.id, User.identity == identity))
+        if user is None:
+            raise not_found(f"User {identity} not found")
+        return user
+
+    def _user(self, session: Session, caller: Caller, identity: str) -> Reply:
+        return Reply(200, self._user_body(caller, self._find_user(session, caller, identity)))
+
+    def _update_user(self, session: Session, caller: Caller, identity: str, body: dict[str, Any]) -> tuple[Reply, str]:
+        if identity != caller.identity:
+            raise forbidden("A client may change only its own user")
+        user = self._find_user(session, caller, identity)
+        users.update_user(
+            session,
+            caller.service,
+            user,
+            friendly_name=_str_or_unset(body, "friendly_name"),
+            attributes_json=_json_or_unset(body, "attributes"),
+        )
+        return Reply(200, self._user_body(caller, user)), self._user_body(caller, user)["url"]
+
+    # --- the user's conversations ---
+
+    def _own(self, caller: Caller, identity: str) -> None:
+        if identity != caller.identity:
+            raise forbidden("A user's conversations are theirs alone")
+
+    def _conversation(
+        self, session: Session, caller: Caller, conversation: Conversation, joined: Participant | None = None
+    ) -> dict[str, Any]:
+        joined = joined or participation(session, conversation, caller.identity)
+        document, message_list, roster = objects.conversation_objects(conversation.sid)
+        counts = session.execute(
+            select(func.count(), func.max(Message.index)).where(Message.conversation_id == conversation.id)
+        ).one()
+        members = session.scalar(
+            select(func.count()).select_from(Participant).where(Participant.conversation_id == conversation.id)
+        )
+        link = f"{self._links(caller)['conversations']}/{conversation.sid}"
+        body: dict[str, Any] = {
+            "sid": conversation.sid,
+            "conversation_sid": conversation.sid,
+            "chat_service_sid": caller.service.sid,
+            "friendly_name": conversation.friendly_name,
+            "unique_name": conversation.unique_name,
+            "attributes": conversation.attributes or "{}",
+            "created_by": conversation.created_by or "",
+            "date_created": event_fields.stamp(conversation.date_created),
+            "date_updated": event_fields.stamp(conversation.date_updated),
+            "state": conversation.state,
+            "status": "joined" if joined else "notParticipating",
+            "last_read_message_index": joined.last_read_message_index if joined else None,
+            "notification_level": joined.notification_level if joined else "default",
+            "messages_count": counts[0] or 0,
+            "participants_count": members or 0,
+            "sync_objects": {
+                "conversation": document.sid,
+                "messages": message_list.sid,
+                "participants": roster.sid,
+            },
+            "url": link,
+            "links": {"messages": f"{link}/Messages", "participants": f"{link}/Participants"},
+        }
+        if joined is not None:
+            unread = user_conversations.unread_counts(session, [joined])[joined.id]
+            body["unread_messages_count"] = unread if unread is not None else (counts[0] or 0)
+        return body
+
+    def _my_conversations(self, session: Session, caller: Caller, identity: str, token: str | None) -> Reply:
+        self._own(caller, identity)
+        query = (
+            select(Participant, Conversation)
+            .join(Conversation, Conversation.id == Participant.conversation_id)
+            .where(Participant.service_id == caller.service.id, Participant.identity == identity)
+            .order_by(Conversation.sid)
+            .limit(MY_CONVERSATIONS_PAGE + 1)
+        )
+        if token:
+            query = query.where(Conversation.sid > token)
+        rows = list(session.execute(query))
+        page = rows[:MY_CONVERSATIONS_PAGE]
+        next_token = page[-1][1].sid if len(rows) > MY_CONVERSATIONS_PAGE else None
+        items = [self._conversation(session, caller, conversation, joined) for joined, conversation in page]
+        return Reply(200, {"conversations": items, "meta": {"next_token": next_token, "previous_token": None}})
+
+    def _participation(self, session: Session, caller: Caller, ref: str) -> tuple[Conversation, Participant]:
+        conversation = conversations.find_conversation(session, caller.service, ref)
+        joined = participation(session, conversation, caller.identity)
+        if joined is None:
+            raise forbidden(f"{caller.identity} is not a participant of conversation {conversation.sid}")
+        return conversation, joined
+
+    def _my_conversation(self, session: Session, caller: Caller, identity: str, ref: str) -> Reply:
+        self._own(caller, identity)
+        conversation, joined = self._participation(session, caller, ref)
+        return Reply(200, self._conversation(session, caller, conversation, joined))
+
+    def _update_my_conversation(
+        self, session: Session, caller: Caller, identity: str, ref: str, body: dict[str, Any]
+    ) -> tuple[Reply, str]:
+        self._own(caller, identity)
+        conversation, joined = self._participation(session, caller, ref)
+        horizon: object = UNSET
+        if "last_read_message_index" in body:
+            value = body["last_read_message_index"]
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise invalid("last_read_message_index must be a message index or null")
+            horizon = value
+        level = body.get("notification_level")
+        user_conversations.update_participation(
+            session,
+            joined,
+            notification_level=level if isinstance(level, str) else UNSET,
+            last_read_message_index=horizon,
+        )
+        reply = self._conversation(session, caller, conversation, joined)
+        return Reply(200, reply), f"{self._links(caller)['my_conversations']}/{conversation.sid}"
+
+    # --- conversations ---
+
+    def _visible(self, session: Session, caller: Caller, sid: str) -> Conversation:
+        found = session.scalar(
+            select(Conversation).where(Conversation.sid == sid, Conversation.service_id == caller.service.id)
+        )
+        return visible_conversation(session, caller, found)
+
+    def _joined(self, session: Session, caller: Caller, sid: str) -> tuple[Conversation, Participant]:
+        conversation = self._visible(session, caller, sid)
+        joined = participation(session, conversation, caller.identity)
+        if joined is None:
+            raise forbidden(f"{caller.identity} is not a participant of conversation {conversation.sid}")
+        return conversation, joined
+
+    def _create_conversation(self, session: Session, caller: Caller, body: dict[str, Any]) -> tuple[Reply, str]:
+        conversation = conversations.create_conversation(
+            session,
+            caller.service,
+            friendly_name=_str(body, "friendly_name"),
+            unique_name=_str(body, "unique_name"),
+            attributes_json=_json(body, "attributes"),
+            created_by=caller.identity,
+        )
+        reply = self._conversation(session, caller, conversation)
+        return Reply(201, reply), reply["url"]
+
+    def _update_conversation(
+        self, session: Session, caller: Caller, sid: str, body: dict[str, Any]
+    ) -> tuple[Reply, str]:
+        conversation, _ = self._joined(session, caller, sid)
+        conversations.update_conversation(
+            session,
+            conversation,
+            friendly_name=_str_or_unset(body, "friendly_name"),
+            unique_name=_str_or_unset(body, "unique_name"),
+            attributes_json=_json_or_unset(body, "attributes"),
+        )
+        reply = self._conversation(session, caller, conversation)
+        return Reply(200, reply), reply["url"]
+
+    def _delete_conversation(self, session: Session, caller: Caller, sid: str) -> tuple[Reply, None]:
+        conversation, _ = self._joined(session, caller, sid)
+        conversations.delete_conversation(session, conversation)
+        return Reply(204), None
+
+    # --- messages ---
+
+    def _message_body(self, caller: Caller, conversation: Conversation, message: Message) -> dict[str, Any]:
+        link = f"{self._links(caller)['conversations']}/{conversation.sid}/Messages/{message.sid}"
+        return {
+            "sid": message.sid,
+            "index": message.index,
+            "conversation_sid": conversation.sid,
+            "chat_service_sid": caller.service.sid,
+            "author": message.author,
+            "body": message.body,
+            "attributes": message.attributes or "{}",
+            "participant_sid": message.participant_sid,
+            "subject": message.subject,
+            "content_sid": message.content_sid,
+            "media": message.media,
+            "date_created": event_fields.stamp(message.date_created),
+            "date_updated": event_fields.stamp(message.date_updated),
+            "url": link,
+        }
+
+    def _before_sending(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> pre.PreEvent | None:
+        conversation, joined = self._joined(session, caller, sid)
+        current = {
+            "ConversationSid": conversation.sid,
+            "ChatServiceSid": caller.service.sid,
+            "MessagingServiceSid": event_fields.messaging_service_sid(session, conversation) or "",
+            "ParticipantSid": joined.sid,
+        }
+        requested = {"Author": caller.identity, "Body": _str(body, "body"), "Attributes": _json(body, "attributes")}
+        fields = event_fields.pre_event_fields(pre.MESSAGE_ADD, current, requested)
+        return pre.prepare(
+            session, caller.service, pre.MESSAGE_ADD, fields, source=events.SDK, client_identity=caller.identity
+        )
+
+    def _send(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> tuple[Reply, str]:
+        conversation, joined = self._joined(session, caller, sid)
+        changes: dict[str, str] = session.info.get(PRE_EVENT_CHANGES) or {}
+        message = messages.append_message(
+            session,
+            conversation,
+            messages.NewMessage(
+                author=caller.identity,
+                body=changes.get("Body", _str(body, "body")),
+                attributes_json=changes.get("Attributes", _json(body, "attributes")),
+                subject=_str(body, "subject"),
+                content_sid=_str(body, "content_sid"),
+                content_variables=_str(body, "content_variables"),
+                source="sdk",
+                participant=joined,
+            ),
+        )
+        reply = self._message_body(caller, conversation, message)
+        return Reply(201, reply), reply["url"]
+
+    def _find_message(
+        self, session: Session, caller: Caller, sid: str, message_sid: str
+    ) -> tuple[Conversation, Message]:
+        conversation, _ = self._joined(session, caller, sid)
+        return conversation, messages.find_message(session, conversation, message_sid)
+
+    def _message(self, session: Session, caller: Caller, sid: str, message_sid: str) -> Reply:
+        conversation, message = self._find_message(session, caller, sid, message_sid)
+        return Reply(200, self._message_body(caller, conversation, message))
+
+    def _update_message(
+        self, session: Session, caller: Caller, sid: str, message_sid: str, body: dict[str, Any]
+    ) -> tuple[Reply, str]:
+        conversation, message = self._find_message(session, caller, sid, message_sid)
+        messages.update_message(
+            session, message, body=_str_or_unset(body, "body"), attributes_json=_json_or_unset(body, "attributes")
+        )
+        reply = self._message_body(caller, conversation, message)
+        return Reply(200, reply), reply["url"]
+
+    def _delete_message(self, session: Session, caller: Caller, sid: str, message_sid: str) -> tuple[Reply, None]:
+        _, message = self._find_message(session, caller, sid, message_sid)
+        messages.delete_message(session, message)
+        return Reply(204), None
+
+    # --- participants ---
+
+    def _participant_body(self, caller: Caller, conversation: Conversation, participant: Participant) -> dict[str, Any]:
+        link = f"{self._links(caller)['conversations']}/{conversation.sid}/Participants/{participant.sid}"
+        body: dict[str, Any] = {
+            "sid": participant.sid,
+            "conversation_sid": conversation.sid,
+            "identity": participant.identity,
+            "attributes": participant.attributes or "{}",
+            "role_sid": participant.role_sid,
+            "date_created": event_fields.stamp(participant.date_created),
+            "date_updated": event_fields.stamp(participant.date_updated),
+            "url": link,
+        }
+        if participant.address:
+            body["messaging_binding"] = {"address": participant.address, "proxy_address": participant.proxy_address}
+        return body
+
+    def _add_participant(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> tuple[Reply, str]:
+        conversation = self._visible(session, caller, sid)
+        identity = _str(body, "identity")
+        if participation(session, conversation, caller.identity) is None and identity != caller.identity:
+            raise forbidden("Only a participant may add others")
+        binding = body.get("messaging_binding")
+        if binding is not None and not isinstance(binding, dict):
+            raise invalid("messaging_binding must be an object")
+        participant = participants.add_participant(
+            session,
+            conversation,
+            identity=identity,
+            address=_str(binding or {}, "address"),
+            proxy_address=_str(binding or {}, "proxy_address"),
+            attributes_json=_json(body, "attributes"),
+        )
+        reply = self._participant_body(caller, conversation, participant)
+        return Reply(201, reply), reply["url"]
+
+    def _update_participant(
+        self, session: Session, caller: Caller, sid: str, ref: str, body: dict[str, Any]
+    ) -> tuple[Reply, str]:
+        conversation, _ = self._joined(session, caller, sid)
+        participant = participants.find_participant(session, conversation, ref)
+        participants.update_participant(session, participant, attributes_json=_json_or_unset(body, "attributes"))
+        reply = self._participant_body(caller, conversation, participant)
+        return Reply(200, reply), reply["url"]
+
+    def _remove_participant(self, session: Session, caller: Caller, sid: str, ref: str) -> tuple[Reply, None]:
+        conversation, _ = self._joined(session, caller, sid)
+        participants.remove_participant(session, participants.find_participant(session, conversation, ref))
+        return Reply(204), None
+
+    # --- typing: the gateway fans it out; this checks who may say it ---
+
+    def typing_conversation(self, client: ChatClient, request: Request) -> str:
+        """The conversation a typing request is about, if the client takes part in it."""
+        form = parse_qs(request.body or "")
+        sid = (form.get("ChannelSid") or form.get("ConversationSid") or [""])[0]
+        with self.database.transaction() as session:
+            caller = self._caller(session, client)
+            conversation, _ = self._joined(session, caller, sid)
+            return conversation.sid
+
+    def typing_path(self, client: ChatClient, request: Request) -> bool:
+        return request.method.upper() == "POST" and request.path.rstrip("/") == (
+            f"/Client/v2/Services/{client.service_sid}/Typing"
+        )
+
+
+PRE_EVENT_CHANGES = "bridge.chat.pre_event_changes"
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    if request.content_type.startswith("application/x-www-form-urlencoded"):
+        return {key: values[0] for key, values in parse_qs(request.body).items()}
+    try:
+        parsed = jsontext.loads(request.body)
+    except ValueError:
+        raise invalid("The request body is not JSON") from None
+    if isinstance(parsed, str):  # the SDK sends its bodies as JSON strings of JSON
+        try:
+            parsed = jsontext.loads(parsed)
+        except ValueError:
+            raise invalid("The request body is not a JSON object") from None
+    if not isinstance(parsed, dict):
+        raise invalid("The request body is not a JSON object")
+    return parsed
+
+
+def _str(body: Mapping[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"{name} must be a string")
+    return value
+
+
+def _json(body: Mapping[str, Any], name: str) -> str | None:
+    """Attributes: a JSON string, or (as some callers send them) the object itself."""
+    value = body.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _str_or_unset(body: Mapping[str, Any], name: str) -> str | object:
+    return _str(body, name) if name in body and body[name] is not None else UNSET
+
+
+def _json_or_unset(body: Mapping[str, Any], name: str) -> str | object:
+    return _json(body, name) if name in body and body[name] is not None else UNSET
+
+
+def _quote(identity: str) -> str:
+    return quote(identity, safe="")
+
+
+def prune_mutations(session: Session, retention: timedelta) -> int:
+    """Forgets mutation ids older than `retention` (a client retries within seconds, not days)."""
+    cutoff = utcnow() - retention
+    return session.execute(delete(ClientMutation).where(ClientMutation.created_at < cutoff)).rowcount or 0

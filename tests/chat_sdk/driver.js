@@ -1,0 +1,382 @@
+#!/usr/bin/env node
+// Test driver: hosts any number of named, unmodified @twilio/conversations clients and is steered by pytest
+// (tests/support/sdk_driver.py) over stdin/stdout, one JSON object per line.
+//
+// stdin, commands:  {"id": <int>, "op": "connect" | "run" | "shutdown" | "exit", ...}
+// stdout, results:  {"id": <int>, "ok": true, "result": <json>}
+//                   {"id": <int>, "ok": false, "error": {"name", "message", "code", "status", "stack"}}
+// stdout, events:   {"event": <name>, "client": <client name | null>, "data": <json>, "t": <ms since start>}
+//
+// Nothing else is written to stdout: every console method goes to stderr, so SDK logs cannot corrupt the stream.
+'use strict';
+
+const T0 = Date.now();
+const toStderr = (...parts) => process.stderr.write(`${require('util').format(...parts)}\n`);
+// Before the SDK is loaded: loglevel binds console methods, and console.log/info/debug write to stdout in Node.
+for (const method of ['log', 'info', 'debug', 'trace', 'dir']) console[method] = toStderr;
+
+const readline = require('readline');
+const { Client, Conversation, Message, Participant, User } = require('@twilio/conversations');
+
+const CLIENT_EVENTS = [
+  'connectionStateChanged', 'connectionError', 'stateChanged', 'initFailed', 'tokenAboutToExpire', 'tokenExpired',
+  'conversationAdded', 'conversationJoined', 'conversationLeft', 'conversationRemoved', 'conversationUpdated',
+  'messageAdded', 'messageUpdated', 'messageRemoved', 'participantJoined', 'participantLeft', 'participantUpdated',
+  'typingStarted', 'typingEnded', 'userUpdated',
+];
+const DEFAULT_CONNECT_TIMEOUT_MS = 20000;
+const SHUTDOWN_TIMEOUT_MS = 5000;
+const INIT_FAILED_GRACE_MS = 250;
+
+const clients = new Map(); // name -> {client, detach}
+let exiting = false;
+
+function write(obj) {
+  let line;
+  try {
+    line = JSON.stringify(obj);
+  } catch (err) {
+    line = JSON.stringify({ ...obj, data: undefined, result: null, unserialisable: String(err) });
+  }
+  process.stdout.write(`${line}\n`);
+}
+
+const sendEvent = (event, client, data) => write({ event, client, data, t: Date.now() - T0 });
+
+// ---- serialisers ---------------------------------------------------------------------------------------------
+
+function isoDate(d) {
+  if (!(d instanceof Date)) return d === undefined ? null : d;
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+function numberOrNull(v) {
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v))) return Number(v);
+  if (v && typeof v === 'object' && 'code' in v) return numberOrNull(v.code); // {status: {code, status}} frames
+  return null;
+}
+
+function serializeError(err) {
+  if (err === null || typeof err !== 'object') {
+    return { name: 'Error', message: String(err), code: null, status: null, stack: '' };
+  }
+  const first = (...keys) => keys.map((k) => numberOrNull(err[k])).find((v) => v !== null) ?? null;
+  return {
+    name: err.name || (err.constructor && err.constructor.name) || 'Error',
+    message: String(err.message ?? err.description ?? err.error?.message ?? safeString(err)),
+    code: first('code', 'errorCode'),
+    status: first('status', 'httpStatusCode', 'statusCode'),
+    stack: typeof err.stack === 'string' ? err.stack : '',
+  };
+}
+
+function safeString(x) {
+  try {
+    return JSON.stringify(x);
+  } catch (e) {
+    return String(x);
+  }
+}
+
+const serializeMessage = (m) => ({
+  sid: m.sid,
+  index: m.index,
+  body: m.body ?? null,
+  author: m.author ?? null,
+  attributes: serialize(m.attributes),
+  participantSid: m.participantSid ?? null,
+  conversationSid: m.conversation ? m.conversation.sid : null,
+  dateCreated: isoDate(m.dateCreated),
+  dateUpdated: isoDate(m.dateUpdated),
+  type: m.type ?? null,
+});
+
+const serializeConversation = (c) => ({
+  sid: c.sid,
+  uniqueName: c.uniqueName ?? null,
+  friendlyName: c.friendlyName ?? null,
+  attributes: serialize(c.attributes),
+  status: c.status ?? null,
+  lastReadMessageIndex: c.lastReadMessageIndex ?? null,
+  createdBy: c.createdBy ?? null,
+  dateCreated: isoDate(c.dateCreated),
+  dateUpdated: isoDate(c.dateUpdated),
+  lastMessage: c.lastMessage ? serialize(c.lastMessage) : null,
+});
+
+const serializeParticipant = (p) => ({
+  sid: p.sid,
+  identity: p.identity ?? null,
+  type: p.type ?? null,
+  attributes: serialize(p.attributes),
+  lastReadMessageIndex: p.lastReadMessageIndex ?? null,
+  conversationSid: p.conversation ? p.conversation.sid : null,
+  roleSid: p.roleSid ?? null,
+});
+
+const serializeUser = (u) => ({
+  identity: u.identity,
+  friendlyName: u.friendlyName ?? null,
+  attributes: serialize(u.attributes),
+  isOnline: u.isOnline ?? null,
+  isNotifiable: u.isNotifiable ?? null,
+});
+
+const isPaginator = (x) => Array.isArray(x.items) && typeof x.hasPrevPage === 'boolean'
+  && typeof x.hasNextPage === 'boolean' && typeof x.prevPage === 'function';
+
+// Any value -> plain JSON. SDK objects by their serialisers, Dates as ISO strings, Errors as error objects.
+function serialize(x, depth = 0, seen = new WeakSet()) {
+  if (x === undefined || x === null) return null;
+  switch (typeof x) {
+    case 'string': case 'boolean': return x;
+    case 'number': return Number.isFinite(x) ? x : null;
+    case 'bigint': return x.toString();
+    case 'function': case 'symbol': return null;
+    default: break;
+  }
+  if (x instanceof Date) return isoDate(x);
+  if (x instanceof Message) return serializeMessage(x);
+  if (x instanceof Conversation) return serializeConversation(x);
+  if (x instanceof Participant) return serializeParticipant(x);
+  if (x instanceof User) return serializeUser(x);
+  if (x instanceof Error) return serializeError(x);
+  if (depth > 12) return '[depth]';
+  if (seen.has(x)) return '[circular]';
+  seen.add(x);
+  try {
+    if (isPaginator(x)) {
+      return {
+        items: x.items.map((i) => serialize(i, depth + 1, seen)),
+        hasNextPage: x.hasNextPage,
+        hasPrevPage: x.hasPrevPage,
+      };
+    }
+    if (Array.isArray(x)) return x.map((i) => serialize(i, depth + 1, seen));
+    if (x instanceof Map) {
+      return Object.fromEntries([...x.entries()].map(([k, v]) => [String(k), serialize(v, depth + 1, seen)]));
+    }
+    if (x instanceof Set) return [...x].map((i) => serialize(i, depth + 1, seen));
+    if (typeof x.toJSON === 'function') return serialize(x.toJSON(), depth + 1, seen);
+    const out = {};
+    for (const [k, v] of Object.entries(x)) {
+      if (typeof v !== 'function' && v !== undefined) out[k] = serialize(v, depth + 1, seen);
+    }
+    return out;
+  } finally {
+    seen.delete(x);
+  }
+}
+
+// ---- helpers for `run` ---------------------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function makeHelpers(client) {
+  return {
+    conversation: (sid) => client.getConversationBySid(sid),
+    serialize: (x) => serialize(x),
+    sleep,
+    require,
+    // Every message of a conversation, oldest first, paging backwards from the newest page.
+    async allMessages(conversation, pageSize = 30) {
+      let page = await conversation.getMessages(pageSize);
+      const all = [...page.items];
+      while (page.hasPrevPage) {
+        page = await page.prevPage();
+        all.unshift(...page.items);
+      }
+      const seen = new Set();
+      return all
+        .filter((m) => (seen.has(m.index) ? false : seen.add(m.index)))
+        .sort((a, b) => a.index - b.index)
+        .map(serializeMessage);
+    },
+    // Resolves with the first `event` on `emitter` (a Client, Conversation, ...) whose args satisfy `predicate`.
+    waitFor(emitter, event, predicate = () => true, ms = 10000) {
+      return new Promise((resolve, reject) => {
+        const onEvent = (...eventArgs) => {
+          if (!predicate(...eventArgs)) return;
+          clearTimeout(timer);
+          emitter.off(event, onEvent);
+          resolve(eventArgs.length <= 1 ? eventArgs[0] : eventArgs);
+        };
+        const timer = setTimeout(() => {
+          emitter.off(event, onEvent);
+          reject(new Error(`no ${event} within ${ms} ms`));
+        }, ms);
+        emitter.on(event, onEvent);
+      });
+    },
+  };
+}
+
+// ---- ops -----------------------------------------------------------------------------------------------------
+
+function getClient(name) {
+  const entry = clients.get(name);
+  if (!entry) throw new Error(`no client named ${JSON.stringify(name)}`);
+  return entry.client;
+}
+
+async function shutdownEntry(name) {
+  const entry = clients.get(name);
+  if (!entry) throw new Error(`no client named ${JSON.stringify(name)}`);
+  clients.delete(name);
+  try {
+    await withTimeout(entry.client.shutdown(), SHUTDOWN_TIMEOUT_MS, `shutdown of ${name}`);
+  } finally {
+    entry.detach();
+  }
+}
+
+function attach(name, client) {
+  const handlers = CLIENT_EVENTS.map((event) => {
+    const handler = (data) => sendEvent(event, name, serialize(data));
+    client.on(event, handler);
+    return [event, handler];
+  });
+  return () => handlers.forEach(([event, handler]) => client.off(event, handler));
+}
+
+async function opConnect(cmd) {
+  const { name, token, uri } = cmd;
+  if (typeof name !== 'string' || !name) throw new Error('connect needs a client name');
+  if (clients.has(name)) throw new Error(`a client named ${JSON.stringify(name)} already exists`);
+  const options = { logLevel: 'warn', ...(cmd.options || {}) };
+  if (uri) options.twilsock = { ...(options.twilsock || {}), uri };
+  const timeoutMs = cmd.timeout_ms ?? DEFAULT_CONNECT_TIMEOUT_MS;
+
+  const client = new Client(token, options);
+  const detach = attach(name, client);
+  clients.set(name, { client, detach });
+
+  let onState;
+  let onFailed;
+  let timer;
+  try {
+    await new Promise((resolve, reject) => {
+      onState = (state) => {
+        if (state === 'initialized') resolve();
+      };
+      // initFailed carries {error: {terminal, message}}; a plain connectionError does not fail the op.
+      // On a denied init the SDK first emits initFailed "Twilsock has disconnected." and only then a second one
+      // carrying httpStatusCode/errorCode: wait a moment and reject with the most telling cause seen.
+      let cause = null;
+      const failWith = () => {
+        const err = new Error(`initFailed: ${cause.message || safeString(cause)}`);
+        for (const key of ['code', 'errorCode', 'status', 'httpStatusCode', 'terminal']) {
+          if (cause[key] !== undefined && cause[key] !== null) err[key] = cause[key];
+        }
+        reject(err);
+      };
+      onFailed = (payload) => {
+        const next = (payload && payload.error) || payload || {};
+        const telling = (c) => (c && (c.httpStatusCode ?? c.errorCode ?? c.status ?? c.code)) != null;
+        if (cause === null) setTimeout(failWith, INIT_FAILED_GRACE_MS);
+        if (cause === null || (telling(next) && !telling(cause))) cause = next;
+      };
+      timer = setTimeout(() => reject(new Error(
+        `connect timed out after ${timeoutMs} ms (connectionState ${client.connectionState})`,
+      )), timeoutMs);
+      client.on('stateChanged', onState);
+      client.on('initFailed', onFailed);
+    });
+  } catch (err) {
+    // The SDK keeps reconnecting after a failed first connect: unless asked to keep it, stop and forget it.
+    if (!cmd.keep_on_failure && clients.get(name)?.client === client) {
+      await shutdownEntry(name).catch((e) => toStderr(`[driver] shutdown after failed connect: ${e.stack || e}`));
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    client.off('stateChanged', onState);
+    client.off('initFailed', onFailed);
+  }
+  return { identity: client.user ? client.user.identity : null, connectionState: client.connectionState };
+}
+
+async function opRun(cmd) {
+  const client = cmd.name === undefined || cmd.name === null ? undefined : getClient(cmd.name);
+  if (typeof cmd.code !== 'string') throw new Error('run needs `code`, the source of an async function');
+  // eslint-disable-next-line no-new-func
+  const fn = new Function('require', `"use strict"; return (${cmd.code}\n);`)(require);
+  if (typeof fn !== 'function') throw new Error('`code` did not evaluate to a function');
+  const work = Promise.resolve().then(() => fn(client, cmd.args ?? null, makeHelpers(client)));
+  const result = cmd.timeout_ms ? await withTimeout(work, cmd.timeout_ms, 'run') : await work;
+  return serialize(result);
+}
+
+async function opShutdown(cmd) {
+  await shutdownEntry(cmd.name);
+  return null;
+}
+
+async function shutdownAll() {
+  const names = [...clients.keys()];
+  await Promise.allSettled(names.map((n) => shutdownEntry(n).catch((e) => {
+    toStderr(`[driver] shutdown of ${n}: ${e.stack || e}`);
+  })));
+}
+
+async function exitDriver(code = 0) {
+  if (exiting) return;
+  exiting = true;
+  const hardStop = setTimeout(() => process.exit(code), SHUTDOWN_TIMEOUT_MS + 2000);
+  hardStop.unref();
+  await shutdownAll();
+  process.stdout.write('', () => process.exit(code));
+}
+
+const OPS = { connect: opConnect, run: opRun, shutdown: opShutdown };
+
+async function handle(line) {
+  if (!line.trim()) return;
+  let cmd;
+  try {
+    cmd = JSON.parse(line);
+  } catch (err) {
+    toStderr(`[driver] not JSON: ${line}`);
+    write({ id: null, ok: false, error: serializeError(err) });
+    return;
+  }
+  const { id, op } = cmd;
+  if (op === 'exit') {
+    write({ id, ok: true, result: null });
+    await exitDriver(0);
+    return;
+  }
+  try {
+    const fn = OPS[op];
+    if (!fn) throw new Error(`unknown op ${JSON.stringify(op)}`);
+    write({ id, ok: true, result: await fn(cmd) });
+  } catch (err) {
+    write({ id, ok: false, error: serializeError(err) });
+  }
+}
+
+process.on('unhandledRejection', (reason) => {
+  toStderr(`[driver] unhandled rejection: ${(reason && reason.stack) || safeString(reason)}`);
+  sendEvent('driverError', null, serializeError(reason));
+});
+process.on('uncaughtException', (err) => {
+  toStderr(`[driver] uncaught exception: ${(err && err.stack) || err}`);
+  sendEvent('driverError', null, serializeError(err));
+});
+process.stdout.on('error', () => process.exit(1)); // the reader went away
+
+const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+rl.on('line', (line) => {
+  handle(line);
+});
+rl.on('close', () => exitDriver(0));
+toStderr(`[driver] ready: node ${process.version}, @twilio/conversations ${Client.version}`);
