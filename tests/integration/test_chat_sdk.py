@@ -3,21 +3,25 @@ gateway: two chat clients and one SMS participant on the fake carrier."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import jwt
 import pytest
+import requests
 from twilio.rest import Client
 
 from bridge import access_tokens, accounts
 from bridge.models import ApiKey
 from gateway.server import Options
-from tests.integration.conftest import CUSTOMER, text_in
+from tests.integration.conftest import CUSTOMER, post_webhooks_to, text_in
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.gateway import LiveGateway, start_gateway
 from tests.support.live import LiveBridge
-from tests.support.sdk_driver import SdkDriver
+from tests.support.sdk_driver import SdkDriver, SdkError
 from tests.support.waiting import eventually
+from tests.support.webhook_receiver import WebhookReceiver
 
 FAST = Options(ping_seconds=5, poll_seconds=0.5, token_warning_seconds=3)
 
@@ -47,10 +51,20 @@ class Chat:
     def token(self, identity: str, ttl: int = 3600) -> str:
         return access_tokens.mint(self.live.account_sid, self.key.sid, self.key.secret, identity, self.service_sid, ttl)
 
-    def connect(self, identity: str, **options: object) -> dict[str, object]:
+    def live_api_post(self, path: str, data: dict[str, str], webhooks: bool = False) -> requests.Response:
+        headers = {"X-Twilio-Webhook-Enabled": "true"} if webhooks else {}
+        auth = (self.live.account_sid, self.live.auth_token)
+        response = requests.post(self.live.url + path, data=data, auth=auth, headers=headers, timeout=30)
+        assert response.status_code < 300, response.text
+        return response
+
+    def connect(self, identity: str, **options: object) -> list[str]:
+        """Connects `identity` and waits until its conversations are loaded (what it is sent after that is news);
+        returns their SIDs."""
         self.driver.clear_events(identity)
         self.names.append(identity)
-        return self.driver.connect(identity, self.token(identity), self.gateway.url, **options)
+        self.driver.connect(identity, self.token(identity), self.gateway.url, **options)
+        return self.driver.run(identity, SUBSCRIBED)
 
 
 @pytest.fixture
@@ -83,10 +97,8 @@ def test_two_clients_and_an_sms_participant_talk_in_one_conversation(
     chat: Chat, client: Client, sender_pool: dict[str, str], worker: FakeCarrier
 ) -> None:
     sid = support_conversation(client, sender_pool["sms"], "alice", "bob")
-    chat.connect("alice")
-    chat.connect("bob")
-    assert chat.driver.run("alice", SUBSCRIBED) == [sid]
-    assert chat.driver.run("bob", SUBSCRIBED) == [sid]
+    assert chat.connect("alice") == [sid]
+    assert chat.connect("bob") == [sid]
 
     index = chat.driver.run("alice", SEND, {"sid": sid, "body": "hello from the browser"})
     assert index == 0
@@ -103,3 +115,155 @@ def test_two_clients_and_an_sms_participant_talk_in_one_conversation(
     rest = client.conversations.v1.conversations(sid).messages.list()
     assert [(m.author, m.body) for m in rest] == [("alice", "hello from the browser"), (CUSTOMER, "an answer by SMS")]
     eventually(lambda: len(worker.sends) == 1)
+
+
+HISTORY = """async (client, args, h) => {
+  const conversation = await client.getConversationBySid(args.sid);
+  return (await h.allMessages(conversation, 30)).map((m) => [m.index, m.body]);
+}"""
+
+
+def test_history_pages_back_through_120_messages_in_order(chat: Chat, client: Client) -> None:
+    conversation = client.conversations.v1.conversations.create(friendly_name="History")
+    conversation.participants.create(identity="alice")
+    for n in range(120):
+        conversation.messages.create(author="bob", body=f"message {n}")
+    chat.connect("alice")
+    assert chat.driver.run("alice", HISTORY, {"sid": conversation.sid}) == [[n, f"message {n}"] for n in range(120)]
+
+
+def test_a_message_from_the_sdk_reaches_rest_and_the_webhook_as_the_sdk_s(
+    chat: Chat, client: Client, sender_pool: dict[str, str], receiver: WebhookReceiver, worker: FakeCarrier
+) -> None:
+    post_webhooks_to(chat.live, receiver, "onMessageAdded")
+    sid = support_conversation(client, sender_pool["sms"], "alice", "bob")
+    chat.connect("alice")
+    chat.connect("bob")
+    chat.driver.run("alice", SEND, {"sid": sid, "body": "from the SDK"})
+    hook = eventually(lambda: receiver.requests("onMessageAdded"))[0]
+    assert (hook.fields["Source"], hook.fields["ClientIdentity"], hook.fields["Body"]) == (
+        "SDK",
+        "alice",
+        "from the SDK",
+    )
+    assert hook.fields["Author"] == "alice" and hook.signature_valid
+    assert [m.body for m in client.conversations.v1.conversations(sid).messages.list()] == ["from the SDK"]
+    assert [s.body for s in worker.wait_for(1)] == ["from the SDK"]
+
+    # A REST write that asks for webhooks reaches both clients like any other message.
+    chat.live_api_post(
+        f"/v1/Conversations/{sid}/Messages", {"Author": "system", "Body": "from the backend"}, webhooks=True
+    )
+    for name in ("alice", "bob"):
+        chat.driver.wait_event(name, "messageAdded", lambda m: m["body"] == "from the backend")
+    eventually(lambda: len(receiver.requests("onMessageAdded")) == 2)
+
+
+CHANGES = """async (client, args, h) => {
+  const conversation = await client.getConversationBySid(args.sid);
+  await conversation.updateFriendlyName("Renamed");
+  await conversation.updateAttributes({priority: "high"});
+  const at = async (index) => (await conversation.getMessages(1, index)).items.find((m) => m.index === index);
+  const index = await conversation.sendMessage("first version");
+  await (await at(index)).updateBody("second version");
+  await (await at(await conversation.sendMessage("to be removed"))).remove();
+  await conversation.add("carol");
+  return index;
+}"""
+
+
+def test_each_client_sees_the_others_changes(chat: Chat, client: Client) -> None:
+    conversation = client.conversations.v1.conversations.create(friendly_name="Team")
+    for identity in ("alice", "bob"):
+        conversation.participants.create(identity=identity)
+    chat.connect("alice")
+    chat.connect("bob")
+    chat.driver.run("alice", CHANGES, {"sid": conversation.sid})
+    wait = chat.driver.wait_event
+    wait("bob", "conversationUpdated", lambda e: e["conversation"]["friendlyName"] == "Renamed")
+    wait("bob", "conversationUpdated", lambda e: e["conversation"]["attributes"] == {"priority": "high"})
+    wait("bob", "messageUpdated", lambda e: e["message"]["body"] == "second version")
+    wait("bob", "messageRemoved", lambda m: m["body"] == "to be removed")
+    wait("bob", "participantJoined", lambda p: p["identity"] == "carol")
+    rest = client.conversations.v1.conversations(conversation.sid)
+    assert rest.fetch().friendly_name == "Renamed"
+    assert [m.body for m in rest.messages.list()] == ["second version"]
+
+    # carol connects: she was added, so the conversation is hers; when she leaves, the others see it.
+    assert chat.connect("carol") == [conversation.sid]
+    chat.driver.run(
+        "carol",
+        "async (client, args) => (await client.getConversationBySid(args.sid)).leave()",
+        {"sid": conversation.sid},
+    )
+    wait("alice", "participantLeft", lambda p: p["identity"] == "carol")
+    wait("carol", "conversationLeft", lambda c: c["sid"] == conversation.sid)
+    assert sorted(p.identity for p in rest.participants.list()) == ["alice", "bob"]
+
+
+READ_ALL = """async (client, args) => {
+  const conversation = await client.getConversationBySid(args.sid);
+  return await conversation.setAllMessagesRead();
+}"""
+TYPE = """async (client, args) => { (await client.getConversationBySid(args.sid)).typing(); return true; }"""
+
+
+def test_read_horizon_and_typing(chat: Chat, client: Client) -> None:
+    conversation = client.conversations.v1.conversations.create(friendly_name="Reading")
+    for identity in ("alice", "bob"):
+        conversation.participants.create(identity=identity)
+    for n in range(3):
+        conversation.messages.create(author="bob", body=f"unread {n}")
+    chat.connect("alice")
+    chat.connect("bob")
+    assert chat.driver.run("alice", READ_ALL, {"sid": conversation.sid}) == 0
+    alice = next(p for p in conversation.participants.list() if p.identity == "alice")
+    assert alice.last_read_message_index == 2
+    chat.driver.wait_event(
+        "bob", "participantUpdated", lambda e: e["participant"]["identity"] == "alice"
+        and e["participant"]["lastReadMessageIndex"] == 2,
+    )  # fmt: skip
+
+    chat.driver.run("bob", TYPE, {"sid": conversation.sid})
+    started = chat.driver.wait_event("alice", "typingStarted")["data"]
+    assert started["identity"] == "bob"
+    chat.driver.wait_event("alice", "typingEnded", lambda p: p["identity"] == "bob", timeout=15)
+    assert not chat.driver.events("bob", "typingStarted")  # nobody hears their own typing
+
+
+def test_a_token_about_to_expire_is_renewed_and_an_expired_or_unknown_one_is_denied(chat: Chat, client: Client) -> None:
+    conversation = client.conversations.v1.conversations.create(friendly_name="Renewal")
+    conversation.participants.create(identity="alice")
+    chat.driver.clear_events("alice")
+    chat.names.append("alice")
+    chat.driver.connect("alice", chat.token("alice", ttl=6), chat.gateway.url)
+    chat.driver.wait_event("alice", "tokenAboutToExpire", timeout=10)
+    chat.driver.run("alice", "async (client, args) => { await client.updateToken(args.token); return true; }",
+                    {"token": chat.token("alice")})  # fmt: skip
+    time.sleep(4)  # past the first token's expiry: the session goes on under the new one
+    conversation.messages.create(author="bob", body="still here")
+    chat.driver.wait_event("alice", "messageAdded", lambda m: m["body"] == "still here")
+    assert not chat.driver.events("alice", "tokenExpired")
+
+    expired = jwt_with(chat, exp_in=-60)
+    with pytest.raises(SdkError) as denied:
+        chat.driver.connect("expired", expired, chat.gateway.url)
+    assert (denied.value.code, denied.value.status) == (20104, 401)
+    unknown = access_tokens.mint(chat.live.account_sid, "SK" + "0" * 32, "x" * 32, "mallory", chat.service_sid)
+    with pytest.raises(SdkError) as refused:
+        chat.driver.connect("unknown", unknown, chat.gateway.url)
+    assert (refused.value.code, refused.value.status) == (20103, 401)  # Twilio's "invalid issuer": no such key
+
+
+def jwt_with(chat: Chat, exp_in: int) -> str:
+    now = int(time.time())
+    claims = {
+        "jti": f"{chat.key.sid}-{now}",
+        "iss": chat.key.sid,
+        "sub": chat.live.account_sid,
+        "iat": now - 3600,
+        "nbf": now - 3600,
+        "exp": now + exp_in,
+        "grants": {"identity": "alice", "chat": {"service_sid": chat.service_sid}},
+    }
+    return jwt.encode(claims, chat.key.secret, algorithm="HS256", headers={"cty": "twilio-fpa;v=1"})
