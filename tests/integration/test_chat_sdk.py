@@ -17,8 +17,8 @@ from bridge.models import ApiKey
 from gateway.server import Options
 from tests.integration.conftest import CUSTOMER, post_webhooks_to, text_in
 from tests.support.fake_carrier import FakeCarrier
-from tests.support.gateway import LiveGateway, start_gateway
-from tests.support.live import LiveBridge
+from tests.support.gateway import GatewayProcess, LiveGateway, start_gateway
+from tests.support.live import LiveBridge, free_port
 from tests.support.sdk_driver import SdkDriver, SdkError
 from tests.support.waiting import eventually
 from tests.support.webhook_receiver import WebhookReceiver
@@ -267,3 +267,41 @@ def jwt_with(chat: Chat, exp_in: int) -> str:
         "grants": {"identity": "alice", "chat": {"service_sid": chat.service_sid}},
     }
     return jwt.encode(claims, chat.key.secret, algorithm="HS256", headers={"cty": "twilio-fpa;v=1"})
+
+
+ORDER = """async (client, args, h) => {
+  const conversation = await client.getConversationBySid(args.sid);
+  return (await h.allMessages(conversation, 50)).map((m) => m.body);
+}"""
+
+
+def test_clients_reconnect_to_a_restarted_gateway_and_miss_nothing(
+    chat: Chat, client: Client, sender_pool: dict[str, str], worker: FakeCarrier
+) -> None:
+    environment = {**chat.live.environment, "BRIDGE_GATEWAY_POLL_SECONDS": "0.5", "LOG_LEVEL": "WARNING"}
+    process = GatewayProcess(environment, free_port())
+    process.start()
+    try:
+        sid = support_conversation(client, sender_pool["sms"], "alice", "bob")
+        for name in ("alice", "bob"):
+            chat.driver.clear_events(name)
+            chat.names.append(name)
+            chat.driver.connect(name, chat.token(name), process.url)
+            assert chat.driver.run(name, SUBSCRIBED) == [sid]
+        bodies = [f"sms {n:02d}" for n in range(30)]
+        for n, body in enumerate(bodies):
+            if n == 10:
+                process.kill()  # mid-stream: the sockets drop with no goodbye
+            if n == 20:
+                process.start()
+            text_in(chat.live, worker, sender_pool["sms"], body)
+            time.sleep(0.1)
+        for name in ("alice", "bob"):
+            chat.driver.wait_event(name, "messageAdded", lambda m: m["body"] == bodies[-1], timeout=30)
+            added = [e["data"]["body"] for e in chat.driver.events(name, "messageAdded")]
+            assert added == bodies, f"{name} saw {added}"
+            assert chat.driver.run(name, ORDER, {"sid": sid}) == bodies
+            states = [e["data"] for e in chat.driver.events(name, "connectionStateChanged")]
+            assert "connected" in states[states.index("connecting", 2) :]  # it reconnected by itself
+    finally:
+        process.stop()

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 from dataclasses import dataclass
+
+import requests
 
 from bridge.config import Settings
 from bridge.db import Database
@@ -43,3 +50,43 @@ def start_gateway(settings: Settings, database: Database, options: Options) -> L
     if not ready.wait(10):
         raise RuntimeError("the gateway did not start")
     return LiveGateway(gateway, bound[0], thread)
+
+
+class GatewayProcess:
+    """The gateway as deployed: `python -m gateway` on a fixed port, which a test may SIGKILL and start again."""
+
+    def __init__(self, environment: dict[str, str], port: int) -> None:
+        self.environment = {**os.environ, **environment}
+        self.port = port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/v3/wsconnect"
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "gateway", "--bind", f"127.0.0.1:{self.port}"]
+        self.process = subprocess.Popen(command, env=self.environment, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("the gateway process did not start")
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+            self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+            self.process = None
