@@ -295,7 +295,8 @@ class Connection:
     def _sync_read(self, request: Request) -> Reply:
         parts = [part for part in request.path.split("/") if part][1:]
         with self.gateway.database.transaction() as session:
-            return Reply(200, sync_reads.read(session, self._caller(session), parts, request.params))
+            caller = self._caller(session)
+            return Reply(200, sync_reads.read(session, caller, parts, request.params, self.gateway.online_of))
 
     # --- typing ---
 

@@ -30,8 +30,15 @@ class Follower(Protocol):
 
 
 class Hub:
-    def __init__(self, database: Database, base: Caller, run: Callable[..., Awaitable[T]]) -> None:
+    def __init__(
+        self,
+        database: Database,
+        base: Caller,
+        run: Callable[..., Awaitable[T]],
+        online_of: Callable[[str], bool] = lambda _: False,
+    ) -> None:
         self.database = database
+        self.online_of = online_of
         self.base = base  # only its base_url is used: event URLs do not depend on who reads them
         self._run = run  # runs a blocking function on the thread pool
         self.followers: dict[str, set[Follower]] = defaultdict(set)
@@ -92,8 +99,9 @@ class Hub:
                 return
 
     def _read(self, stream: str, after: int) -> feed.Batch:
+        online = stream.startswith("US") and self.online_of(stream)
         with self.database.transaction() as session:
-            return feed.read(session, self.base, stream, after)
+            return feed.read(session, self.base, stream, after, online)
 
     async def poll(self) -> None:
         """Catches up every stream whose newest event is past a follower's position (the wake-up's safety net)."""

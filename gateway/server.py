@@ -11,21 +11,25 @@ import json
 import logging
 import os
 import signal
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import redis
 import redis.asyncio as aioredis
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
-from bridge.chat import wakeups
+from bridge import users
+from bridge.chat import presence, wakeups
 from bridge.chat.access import Caller
 from bridge.chat.client_api import TYPING_TIMEOUT, ClientApi
 from bridge.config import Settings
 from bridge.db import Database
+from bridge.services import find_service
 from gateway.connection import Connection
 from gateway.hub import Hub
 
@@ -69,10 +73,19 @@ class Gateway:
         self.settings = settings
         self.database = database
         self.options = options or Options.from_env()
-        self.api = ClientApi(database, settings)
         self.pool = ThreadPoolExecutor(self.options.threads, thread_name_prefix="gateway-db")
         base = Caller(None, "", settings.public_base_url)  # type: ignore[arg-type]
-        self.hub = Hub(database, base, self.run)
+        self.process_id = uuid.uuid4().hex
+        # Presence lives in Redis (bridge/chat/presence.py), read and written from the thread pool.
+        self.presence_redis: Any = (
+            redis.Redis.from_url(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+            if settings.redis_url
+            else None
+        )
+        self.present: dict[tuple[str, str], int] = {}  # (service SID, identity) -> this process's sockets
+        self.user_sids: dict[tuple[str, str], str] = {}
+        self.hub = Hub(database, base, self.run, self.online_of)
+        self.api = ClientApi(database, settings, self.online_of)
         self.connections: set[Connection] = set()
         self.redis: Any = aioredis.from_url(settings.redis_url) if settings.redis_url else None
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -92,10 +105,59 @@ class Gateway:
 
     def joined(self, connection: Connection) -> None:
         self.connections.add(connection)
+        assert connection.client is not None
+        who = (connection.client.service_sid, connection.client.identity)
+        self.present[who] = self.present.get(who, 0) + 1
+        if self.present[who] == 1:
+            self.spawn(self.run(self._arrive, who))
 
     def forget(self, connection: Connection) -> None:
+        if connection in self.connections and connection.client is not None:
+            who = (connection.client.service_sid, connection.client.identity)
+            self.present[who] = self.present.get(who, 1) - 1
+            if self.present[who] <= 0:
+                del self.present[who]
+                self.spawn(self.run(self._leave, who))
         self.connections.discard(connection)
         connection.unfollow_all()
+
+    # --- presence ---
+
+    def online_of(self, user_sid: str) -> bool:
+        return presence.is_online(self.presence_redis, user_sid)
+
+    def _arrive(self, who: tuple[str, str]) -> None:
+        if self.presence_redis is None:
+            return
+        with self.database.transaction() as session:
+            service = find_service(session, who[0])
+            user = users.ensure_user(session, service, who[1])
+        self.user_sids[who] = user.sid
+        try:
+            first = presence.arrive(self.presence_redis, self.process_id, user.sid)
+        except redis.RedisError:
+            return
+        if first:
+            with self.database.transaction() as session:
+                presence.record_change(session, who[0], who[1], online=True)
+
+    def _leave(self, who: tuple[str, str]) -> None:
+        user_sid = self.user_sids.pop(who, None)
+        if self.presence_redis is None or user_sid is None or who in self.present:
+            return
+        try:
+            last = presence.leave(self.presence_redis, self.process_id, user_sid)
+        except redis.RedisError:
+            return
+        if last:
+            with self.database.transaction() as session:
+                presence.record_change(session, who[0], who[1], online=False)
+
+    async def renew_presence(self) -> None:
+        while True:
+            await asyncio.sleep(presence.LEASE_SECONDS / 3)
+            with contextlib.suppress(Exception):
+                await self.run(presence.renew, self.presence_redis, self.process_id, list(self.user_sids.values()))
 
     async def handler(self, websocket: ServerConnection) -> None:
         await Connection(self, websocket).serve()
@@ -176,6 +238,8 @@ class Gateway:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread: no signals
                 self._loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
         background = [asyncio.create_task(self.listen()), asyncio.create_task(self.poll())]
+        if self.presence_redis is not None:
+            background.append(asyncio.create_task(self.renew_presence()))
         async with serve(
             self.handler,
             host,

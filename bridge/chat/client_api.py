@@ -82,9 +82,12 @@ class Mutation:
 
 
 class ClientApi:
-    def __init__(self, database: Database, settings: Settings) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, online_of: Callable[[str], bool] = lambda _: False
+    ) -> None:
         self.database = database
         self.settings = settings
+        self.online_of = online_of  # a user's reachability, by user SID (bridge/chat/presence.py)
 
     # --- entry ---
 
@@ -130,15 +133,24 @@ class ClientApi:
             case ["Users", identity], "GET":
                 return lambda s, c: self._user(s, c, identity)
             case ["Users", identity], "POST":
-                return Mutation(lambda s, c: self._update_user(s, c, identity, body))
+                return Mutation(
+                    lambda s, c: self._update_user(s, c, identity, body),
+                    pre_event=lambda s, c: self._before_user_update(s, c, identity, body),
+                )
             case ["Conversations"], "POST":
                 return Mutation(lambda s, c: self._create_conversation(s, c, body))
             case ["Conversations", sid], "GET":
                 return lambda s, c: Reply(200, self._conversation(s, c, self._visible(s, c, sid)))
             case ["Conversations", sid], "POST":
-                return Mutation(lambda s, c: self._update_conversation(s, c, sid, body))
+                return Mutation(
+                    lambda s, c: self._update_conversation(s, c, sid, body),
+                    pre_event=lambda s, c: self._before_conversation(s, c, sid, pre.CONVERSATION_UPDATE, body),
+                )
             case ["Conversations", sid], "DELETE":
-                return Mutation(lambda s, c: self._delete_conversation(s, c, sid))
+                return Mutation(
+                    lambda s, c: self._delete_conversation(s, c, sid),
+                    pre_event=lambda s, c: self._before_conversation(s, c, sid, pre.CONVERSATION_REMOVE, {}),
+                )
             case ["Conversations", sid, "Messages"], "POST":
                 return Mutation(
                     lambda s, c: self._send(s, c, sid, body),
@@ -147,15 +159,27 @@ class ClientApi:
             case ["Conversations", sid, "Messages", message_sid], "GET":
                 return lambda s, c: self._message(s, c, sid, message_sid)
             case ["Conversations", sid, "Messages", message_sid], "POST":
-                return Mutation(lambda s, c: self._update_message(s, c, sid, message_sid, body))
+                return Mutation(
+                    lambda s, c: self._update_message(s, c, sid, message_sid, body),
+                    pre_event=lambda s, c: self._before_message(s, c, sid, message_sid, pre.MESSAGE_UPDATE, body),
+                )
             case ["Conversations", sid, "Messages", message_sid], "DELETE":
-                return Mutation(lambda s, c: self._delete_message(s, c, sid, message_sid))
+                return Mutation(
+                    lambda s, c: self._delete_message(s, c, sid, message_sid),
+                    pre_event=lambda s, c: self._before_message(s, c, sid, message_sid, pre.MESSAGE_REMOVE, {}),
+                )
             case ["Conversations", sid, "Participants"], "POST":
-                return Mutation(lambda s, c: self._add_participant(s, c, sid, body))
+                return Mutation(
+                    lambda s, c: self._add_participant(s, c, sid, body),
+                    pre_event=lambda s, c: self._before_adding_participant(s, c, sid, body),
+                )
             case ["Conversations", sid, "Participants", ref], "POST":
                 return Mutation(lambda s, c: self._update_participant(s, c, sid, ref, body))
             case ["Conversations", sid, "Participants", ref], "DELETE":
-                return Mutation(lambda s, c: self._remove_participant(s, c, sid, ref))
+                return Mutation(
+                    lambda s, c: self._remove_participant(s, c, sid, ref),
+                    pre_event=lambda s, c: self._before_removing_participant(s, c, sid, ref),
+                )
         return None
 
     # --- writes: pre-event webhook, then one transaction, deduplicated on the mutation id ---
@@ -260,7 +284,7 @@ class ClientApi:
             "identity": user.identity,
             "friendly_name": user.friendly_name,
             "attributes": user.attributes or "{}",
-            "is_online": False if reachable else None,
+            "is_online": self.online_of(user.sid) if reachable else None,
             "is_notifiable": False if reachable else None,
             "sync_objects": {"user_info_map": objects.of("user_info", user.sid).sid},
             "url": f"{self._links(caller)['users']}/{_quote(user.identity)}",
@@ -276,6 +300,7 @@ class ClientApi:
         return Reply(200, self._user_body(caller, self._find_user(session, caller, identity)))
 
     def _update_user(self, session: Session, caller: Caller, identity: str, body: dict[str, Any]) -> tuple[Reply, str]:
+        body = _changed(session, body)
         if identity != caller.identity:
             raise forbidden("A client may change only its own user")
         user = self._find_user(session, caller, identity)
@@ -466,6 +491,57 @@ class ClientApi:
             session, caller.service, pre.MESSAGE_ADD, fields, source=events.SDK, client_identity=caller.identity
         )
 
+    def _ask_first(
+        self, session: Session, caller: Caller, event_type: str, current: dict[str, str], requested: dict[str, Any]
+    ) -> pre.PreEvent | None:
+        fields = event_fields.pre_event_fields(event_type, current, requested)
+        return pre.prepare(
+            session, caller.service, event_type, fields, source=events.SDK, client_identity=caller.identity
+        )
+
+    def _before_message(
+        self, session: Session, caller: Caller, sid: str, message_sid: str, event_type: str, body: dict[str, Any]
+    ) -> pre.PreEvent | None:
+        conversation, message = self._find_message(session, caller, sid, message_sid)
+        requested = {"Body": _str(body, "body"), "Attributes": _json(body, "attributes")}
+        current = event_fields.message_fields(session, conversation, message)
+        return self._ask_first(session, caller, event_type, current, requested)
+
+    def _before_conversation(
+        self, session: Session, caller: Caller, sid: str, event_type: str, body: dict[str, Any]
+    ) -> pre.PreEvent | None:
+        conversation, _ = self._joined(session, caller, sid)
+        requested = {
+            "FriendlyName": _str(body, "friendly_name"),
+            "UniqueName": _str(body, "unique_name"),
+            "Attributes": _json(body, "attributes"),
+        }
+        current = event_fields.conversation_fields(session, conversation)
+        return self._ask_first(session, caller, event_type, current, requested)
+
+    def _before_adding_participant(
+        self, session: Session, caller: Caller, sid: str, body: dict[str, Any]
+    ) -> pre.PreEvent | None:
+        conversation = self._visible(session, caller, sid)
+        current = {"ConversationSid": conversation.sid, "ChatServiceSid": caller.service.sid}
+        requested = {"Identity": _str(body, "identity"), "Attributes": _json(body, "attributes")}
+        return self._ask_first(session, caller, pre.PARTICIPANT_ADD, current, requested)
+
+    def _before_removing_participant(self, session: Session, caller: Caller, sid: str, ref: str) -> pre.PreEvent | None:
+        conversation, _ = self._joined(session, caller, sid)
+        participant = participants.find_participant(session, conversation, ref)
+        current = event_fields.participant_fields(conversation, participant)
+        return self._ask_first(session, caller, pre.PARTICIPANT_REMOVE, current, {})
+
+    def _before_user_update(
+        self, session: Session, caller: Caller, identity: str, body: dict[str, Any]
+    ) -> pre.PreEvent | None:
+        self._own(caller, identity)
+        user = self._find_user(session, caller, identity)
+        requested = {"FriendlyName": _str(body, "friendly_name"), "Attributes": _json(body, "attributes")}
+        current = event_fields.user_fields(user, caller.service.sid)
+        return self._ask_first(session, caller, pre.USER_UPDATE, current, requested)
+
     def _send(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> tuple[Reply, str]:
         conversation, joined = self._joined(session, caller, sid)
         changes: dict[str, str] = session.info.get(PRE_EVENT_CHANGES) or {}
@@ -499,6 +575,7 @@ class ClientApi:
     def _update_message(
         self, session: Session, caller: Caller, sid: str, message_sid: str, body: dict[str, Any]
     ) -> tuple[Reply, str]:
+        body = _changed(session, body)
         conversation, message = self._find_message(session, caller, sid, message_sid)
         messages.update_message(
             session, message, body=_str_or_unset(body, "body"), attributes_json=_json_or_unset(body, "attributes")
@@ -530,6 +607,7 @@ class ClientApi:
         return body
 
     def _add_participant(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> tuple[Reply, str]:
+        body = _changed(session, body)
         conversation = self._visible(session, caller, sid)
         identity = _str(body, "identity")
         if participation(session, conversation, caller.identity) is None and identity != caller.identity:
@@ -580,6 +658,21 @@ class ClientApi:
 
 
 PRE_EVENT_CHANGES = "bridge.chat.pre_event_changes"
+
+
+# A pre-event webhook's changes (named as request parameters) -> the client API's keys.
+_CHANGED_KEYS = {
+    "Body": "body",
+    "Attributes": "attributes",
+    "FriendlyName": "friendly_name",
+    "UniqueName": "unique_name",
+}
+
+
+def _changed(session: Session, body: dict[str, Any]) -> dict[str, Any]:
+    """The request's body with what the application's pre-event webhook replaced."""
+    changes: dict[str, str] = session.info.get(PRE_EVENT_CHANGES) or {}
+    return {**body, **{_CHANGED_KEYS[name]: value for name, value in changes.items() if name in _CHANGED_KEYS}}
 
 
 def _body(request: Request) -> dict[str, Any]:

@@ -7,7 +7,7 @@ never one it already has, and re-applying one it has in effect is harmless (even
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,13 @@ def document_data(session: Session, conversation: Conversation) -> dict[str, Any
 
 
 def descriptor(
-    session: Session, caller: Caller, obj: SyncObject, owner: Any, seq: int, include_items: bool = False
+    session: Session,
+    caller: Caller,
+    obj: SyncObject,
+    owner: Any,
+    seq: int,
+    include_items: bool = False,
+    online: bool = False,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "sid": obj.sid,
@@ -93,7 +99,7 @@ def descriptor(
     else:
         body["links"] = {"items": object_url(caller, obj) + "/Items"}
     if include_items and obj.type == MAP:
-        items, _, _ = map_items(session, caller, obj, owner, key=None, start=None, descending=False, limit=PAGE_LIMIT)
+        items, _, _ = map_items(session, caller, obj, owner, None, None, False, PAGE_LIMIT, online)
         body["items"] = [item_descriptor(caller, obj, item, seq) for item in items]
     return body
 
@@ -260,15 +266,21 @@ def read_items(
 
 
 def read(
-    session: Session, caller: Caller, path: list[str], params: Mapping[str, str], online: bool = False
+    session: Session,
+    caller: Caller,
+    path: list[str],
+    params: Mapping[str, str],
+    online_of: Callable[[str], bool] | None = None,
 ) -> dict[str, Any]:
-    """`path`: the parts after `/v3/`, e.g. ["Maps", "MP...", "Items"]."""
+    """`path`: the parts after `/v3/`, e.g. ["Maps", "MP...", "Items"]; `online_of` tells a user's reachability."""
     if len(path) < 2 or path[0] not in TYPE_OF_PATH or len(path) > 4:
         raise BridgeError(20404, "Not found", 404)
     obj, owner = resolve(session, caller, path[1], TYPE_OF_PATH[path[0]])
+    online = bool(online_of and obj.kind == "user_info" and online_of(obj.owner_sid))
     if len(path) == 2:
         seq = stream_seq(owner)
-        return descriptor(session, caller, obj, owner, seq, include_items=(params.get("Include") == "items"))
+        include = params.get("Include") == "items"
+        return descriptor(session, caller, obj, owner, seq, include_items=include, online=online)
     if path[2] != "Items" or obj.type == objects.DOCUMENT:
         raise BridgeError(20404, "Not found", 404)
     if len(path) == 4:

@@ -21,7 +21,7 @@ from tests.support.gateway import GatewayProcess, LiveGateway, start_gateway
 from tests.support.live import LiveBridge, free_port
 from tests.support.sdk_driver import SdkDriver, SdkError
 from tests.support.waiting import eventually
-from tests.support.webhook_receiver import WebhookReceiver
+from tests.support.webhook_receiver import Answer, Received, WebhookReceiver
 
 FAST = Options(ping_seconds=5, poll_seconds=0.5, token_warning_seconds=3)
 
@@ -305,3 +305,75 @@ def test_clients_reconnect_to_a_restarted_gateway_and_miss_nothing(
             assert "connected" in states[states.index("connecting", 2) :]  # it reconnected by itself
     finally:
         process.stop()
+
+
+ALICE_ONLINE = "async (client) => (await client.getUser('alice')).isOnline"
+
+
+def test_a_user_is_online_while_a_socket_of_theirs_is_open(chat: Chat, client: Client) -> None:
+    client.conversations.v1.services(chat.service_sid).configuration().update(reachability_enabled=True)
+    conversation = client.conversations.v1.conversations.create(friendly_name="Presence")
+    for identity in ("alice", "bob"):
+        conversation.participants.create(identity=identity)
+    chat.connect("alice")
+    chat.connect("bob")
+    assert chat.driver.run("bob", ALICE_ONLINE) is True
+    assert eventually(lambda: client.conversations.v1.users("alice").fetch().is_online) is True
+    chat.driver.shutdown("alice")
+    chat.names.remove("alice")
+    chat.driver.wait_event(
+        "bob", "userUpdated", lambda e: e["user"]["identity"] == "alice" and e["user"]["isOnline"] is False
+    )
+    assert client.conversations.v1.users("alice").fetch().is_online is False
+
+
+def test_clients_of_two_gateway_processes_hear_each_other(chat: Chat, client: Client, bridge: LiveBridge) -> None:
+    # Slow polling: within the test's wait only Redis's wake-ups can carry the events across.
+    second = start_gateway(bridge.settings, bridge.database, Options(poll_seconds=60))
+    try:
+        conversation = client.conversations.v1.conversations.create(friendly_name="Across")
+        for identity in ("alice", "bob"):
+            conversation.participants.create(identity=identity)
+        chat.connect("alice")  # on the first gateway
+        chat.driver.clear_events("bob")
+        chat.names.append("bob")
+        chat.driver.connect("bob", chat.token("bob"), second.url)
+        assert chat.driver.run("bob", SUBSCRIBED) == [conversation.sid]
+        chat.driver.run("alice", SEND, {"sid": conversation.sid, "body": "across processes"})
+        chat.driver.wait_event("bob", "messageAdded", lambda m: m["body"] == "across processes", timeout=5)
+        chat.driver.run("alice", TYPE, {"sid": conversation.sid})
+        chat.driver.wait_event("bob", "typingStarted", lambda p: p["identity"] == "alice", timeout=5)
+    finally:
+        second.stop()
+
+
+SEND_THEN_EDIT = """async (client, args) => {
+  const conversation = await client.getConversationBySid(args.sid);
+  const index = await conversation.sendMessage("please check me");
+  const message = (await conversation.getMessages(1, index)).items.find((m) => m.index === index);
+  try { await message.updateBody("an edit the backend refuses"); return "edited"; }
+  catch (error) { return `refused ${error.status ?? ""} ${error.code ?? ""} ${error.message}`; }
+}"""
+
+
+def test_the_applications_pre_event_webhook_is_asked_before_an_sdk_write(
+    chat: Chat, client: Client, receiver: WebhookReceiver
+) -> None:
+    client.conversations.v1.configuration.webhooks().update(
+        pre_webhook_url=receiver.url("/pre"), method="POST", filters=["onMessageAdd", "onMessageUpdate"]
+    )
+
+    def answer(request: Received) -> Answer:
+        if request.event_type == "onMessageAdd":
+            return Answer(200, {"body": request.fields["Body"] + " [checked]"})
+        return Answer(403)
+
+    receiver.answer = answer
+    conversation = client.conversations.v1.conversations.create(friendly_name="Checked")
+    conversation.participants.create(identity="alice")
+    chat.connect("alice")
+    outcome = chat.driver.run("alice", SEND_THEN_EDIT, {"sid": conversation.sid})
+    assert outcome.startswith("refused") and "403" in outcome, outcome
+    asked = receiver.requests("onMessageAdd")[0]
+    assert (asked.fields["Source"], asked.fields["ClientIdentity"]) == ("SDK", "alice")
+    assert [m.body for m in conversation.messages.list()] == ["please check me [checked]"]

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response
 
 from bridge import event_fields, users
+from bridge.chat import presence
 from bridge.hooks import pre
 from bridge.models import User
 from webhooks.api.base import (
@@ -22,6 +23,7 @@ from webhooks.api.base import (
     session,
     settings,
 )
+from webhooks.health import quick_redis
 
 blueprint = Blueprint("users", __name__)
 
@@ -37,7 +39,7 @@ def represent(scope: Scope, user: User, single: bool = True) -> dict[str, Any]:
         "identity": user.identity,
         "friendly_name": user.friendly_name,
         "attributes": user.attributes,
-        "is_online": False if reachable else None,
+        "is_online": presence.is_online(quick_redis(), user.sid) if reachable else None,
         "is_notifiable": False if reachable else None,
         **dates(user),
         "url": scope.url(f"/Users/{user.sid}"),
