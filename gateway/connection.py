@@ -62,6 +62,7 @@ class Connection:
         return list(self.streams.get(stream, ()))
 
     def send_event(self, event: feed.SyncEvent) -> None:
+        log.debug("event %s #%d %s", event.object_sid, event.id, event.payload["event_type"])
         self.notify(SYNC_EVENT, event.payload)
 
     # --- sending ---
@@ -331,6 +332,7 @@ class Connection:
         return Reply(202, {"estimated_delivery_in_ms": 5000, "max_batch_size": 100, "ttl_in_s": -1})
 
     async def _subscribe(self, action: str, correlation_id: Any, wanted: list[Any]) -> None:
+        log.debug("subscription %s %s", action, wanted)
         done: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         streams: set[str] = set()

@@ -88,14 +88,22 @@ class Hub:
                 return
             batch = await self._run(self._read, stream, after)
             for follower in list(self.followers.get(stream, ())):
+                # The objects this read covers: those followed from `after` on. One followed while it ran, from
+                # further back, is left for the next round. Positions are taken before sending, as events of a
+                # refresh after a gap share one id.
+                covered = {
+                    sid: follower.positions[sid]
+                    for sid in follower.objects_of(stream)
+                    if sid in follower.positions and follower.positions[sid] >= after
+                }
                 for event in batch.events:
-                    if event.object_sid in follower.positions and event.id > follower.positions[event.object_sid]:
+                    if event.object_sid in covered and event.id > covered[event.object_sid]:
                         follower.send_event(event)
-                        follower.positions[event.object_sid] = event.id
-                for sid in follower.objects_of(stream):
-                    if sid in follower.positions and follower.positions[sid] < batch.upto:
-                        follower.positions[sid] = batch.upto
-            if not batch.more:
+                for sid, position in covered.items():
+                    if sid in follower.positions:
+                        follower.positions[sid] = max(position, batch.upto)
+            lowest = self.lowest_position(stream)
+            if not batch.more and (lowest is None or lowest >= batch.upto):
                 return
 
     def _read(self, stream: str, after: int) -> feed.Batch:

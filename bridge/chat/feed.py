@@ -18,6 +18,7 @@ from bridge.chat import objects, sync_reads, views
 from bridge.chat.access import Caller
 from bridge.chat.objects import SyncObject
 from bridge.models import ChangeEvent, Conversation, Message, User
+from bridge.timeutil import utcnow
 
 PROTOCOL = 4
 BATCH = 500  # change events read at a time
@@ -62,14 +63,58 @@ def _item_event(
 def read(session: Session, base: Caller, stream_sid: str, after: int, online: bool = False) -> Batch:
     """The Sync events of `stream_sid`'s change events after `after` (`base` gives the URLs' prefix)."""
     changes = log.stream(session, stream_sid, after, limit=BATCH)
-    if not changes:
-        return Batch([], after, False)
-    upto = changes[-1].seq
+    if changes and changes[0].seq == after + 1:
+        produced = _events_of(session, base, stream_sid, changes, online)
+        return Batch(produced, changes[-1].seq, len(changes) >= BATCH)
+    # Seqs have no holes, so a missing one was pruned: the client was away longer than the log's retention.
+    if changes:
+        refreshed = refresh(session, base, stream_sid, changes[0].seq, online)
+        produced = refreshed + _events_of(session, base, stream_sid, changes, online)
+        return Batch(produced, changes[-1].seq, len(changes) >= BATCH)
+    newest = current_seq(session, [stream_sid]).get(stream_sid, after)
+    if newest > after:
+        return Batch(refresh(session, base, stream_sid, newest, online), newest, False)
+    return Batch([], after, False)
+
+
+def _events_of(
+    session: Session, base: Caller, stream_sid: str, changes: list[ChangeEvent], online: bool
+) -> list[SyncEvent]:
     if stream_sid.startswith("CH"):
-        produced = _conversation_events(session, base, stream_sid, changes)
-    else:
-        produced = _user_events(session, base, stream_sid, changes, online)
-    return Batch(produced, upto, len(changes) >= BATCH)
+        return _conversation_events(session, base, stream_sid, changes)
+    return _user_events(session, base, stream_sid, changes, online)
+
+
+REFRESHED_MESSAGES = 100  # after a gap, the newest messages are sent again (older ones are as the client has them)
+
+
+def refresh(session: Session, base: Caller, stream_sid: str, label: int, online: bool) -> list[SyncEvent]:
+    """Every object of the stream as it is now, for a client whose missed events were pruned: items as added (an
+    item the client has becomes an update of it). What was removed in the gap cannot be named and stays with the
+    client until it reloads."""
+    now = views.iso(utcnow())
+    out: list[SyncEvent] = []
+    if stream_sid.startswith("CH"):
+        conversation = session.scalar(select(Conversation).where(Conversation.sid == stream_sid))
+        document, message_list, roster = objects.conversation_objects(stream_sid)
+        if conversation is None:
+            return [_event(obj, f"{obj.type}_removed", label, now) for obj in (document, message_list, roster)]
+        out.append(_document_event(document, label, now, sync_reads.document_data(session, conversation)))
+        for item in sync_reads.roster_items(session, conversation):
+            out.append(_item_event(base, roster, "map_item_added", label, now, item.key, item.data))
+        items, _, _ = sync_reads.list_items(session, conversation, None, None, True, REFRESHED_MESSAGES)
+        for item in reversed(items):
+            out.append(_item_event(base, message_list, "list_item_added", label, now, item.key, item.data))
+        return out
+    user = session.scalar(select(User).where(User.sid == stream_sid))
+    if user is None:
+        return out
+    info, mine = objects.of("user_info", stream_sid), objects.of("my_conversations", stream_sid)
+    for item in sync_reads.user_info_item_list(user, online):
+        out.append(_item_event(base, info, "map_item_updated", label, now, item.key, item.data))
+    for item in sync_reads.my_conversation_items(session, user):
+        out.append(_item_event(base, mine, "map_item_added", label, now, item.key, item.data))
+    return out
 
 
 def _conversation_events(session: Session, base: Caller, sid: str, changes: list[ChangeEvent]) -> list[SyncEvent]:
@@ -92,14 +137,19 @@ def _conversation_events(session: Session, base: Caller, sid: str, changes: list
     for change in changes:
         when = views.iso(change.created_at)
         kind = change.type
-        if kind in (log.MESSAGE_ADDED, log.MESSAGE_UPDATED, log.DELIVERY_UPDATED):
-            message_sid = change.data.get("MessageSid") if kind == log.DELIVERY_UPDATED else change.resource_sid
-            item = items_by_sid.get(message_sid or "")
-            if item is not None:
-                event_type = "list_item_added" if kind == log.MESSAGE_ADDED else "list_item_updated"
-                out.append(_item_event(base, message_list, event_type, change.seq, when, item.key, item.data))
+        if kind in (log.MESSAGE_ADDED, log.MESSAGE_UPDATED):
+            # The message as this event left it (a later edit is its own event), on what the row adds (receipts).
+            item = items_by_sid.get(change.resource_sid or "")
+            data = _message_as_of(change.data, item.data if item is not None else None)
+            index = int(change.data.get("Index", item.key if item is not None else -1))
+            event_type = "list_item_added" if kind == log.MESSAGE_ADDED else "list_item_updated"
+            out.append(_item_event(base, message_list, event_type, change.seq, when, index, data))
             if kind == log.MESSAGE_ADDED and document_data is not None:
                 out.append(_document_event(document, change.seq, when, document_data))
+        elif kind == log.DELIVERY_UPDATED:
+            item = items_by_sid.get(change.data.get("MessageSid") or "")
+            if item is not None:
+                out.append(_item_event(base, message_list, "list_item_updated", change.seq, when, item.key, item.data))
         elif kind == log.MESSAGE_REMOVED:
             index = int(change.data.get("Index", -1))
             out.append(_item_event(base, message_list, "list_item_removed", change.seq, when, index, {}))
@@ -121,6 +171,24 @@ def _conversation_events(session: Session, base: Caller, sid: str, changes: list
             out.append(_event(message_list, "list_removed", change.seq, when))
             out.append(_event(roster, "map_removed", change.seq, when))
     return out
+
+
+def _message_as_of(fields: dict[str, str], current: dict[str, Any] | None) -> dict[str, Any]:
+    data = dict(current or {})
+    data.update(
+        {
+            "sid": fields.get("MessageSid"),
+            "text": fields.get("Body"),
+            "author": fields.get("Author"),
+            "attributes": fields.get("Attributes") or "{}",
+            "timestamp": fields.get("DateCreated"),
+            "dateUpdated": fields.get("DateUpdated") or data.get("dateUpdated") or fields.get("DateCreated"),
+            "memberSid": fields.get("ParticipantSid"),
+        }
+    )
+    data.setdefault("type", "media" if fields.get("Media") else "text")
+    data.setdefault("lastUpdatedBy", None)
+    return data
 
 
 def _document_event(document: SyncObject, seq: int, when: str | None, data: dict[str, Any]) -> SyncEvent:

@@ -6,13 +6,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 
 import jwt
 import pytest
 import requests
 from twilio.rest import Client
 
-from bridge import access_tokens, accounts
+from bridge import access_tokens, accounts, events
 from bridge.models import ApiKey
 from gateway.server import Options
 from tests.integration.conftest import CUSTOMER, post_webhooks_to, text_in
@@ -276,10 +278,10 @@ ORDER = """async (client, args, h) => {
 
 
 def test_clients_reconnect_to_a_restarted_gateway_and_miss_nothing(
-    chat: Chat, client: Client, sender_pool: dict[str, str], worker: FakeCarrier
+    chat: Chat, client: Client, sender_pool: dict[str, str], worker: FakeCarrier, tmp_path: Path
 ) -> None:
-    environment = {**chat.live.environment, "BRIDGE_GATEWAY_POLL_SECONDS": "0.5", "LOG_LEVEL": "WARNING"}
-    process = GatewayProcess(environment, free_port())
+    environment = {**chat.live.environment, "BRIDGE_GATEWAY_POLL_SECONDS": "0.5", "LOG_LEVEL": "INFO"}
+    process = GatewayProcess(environment, free_port(), str(tmp_path / "gateway.log"))
     process.start()
     try:
         sid = support_conversation(client, sender_pool["sms"], "alice", "bob")
@@ -377,3 +379,34 @@ def test_the_applications_pre_event_webhook_is_asked_before_an_sdk_write(
     asked = receiver.requests("onMessageAdd")[0]
     assert (asked.fields["Source"], asked.fields["ClientIdentity"]) == ("SDK", "alice")
     assert [m.body for m in conversation.messages.list()] == ["please check me [checked]"]
+
+
+def test_a_client_away_longer_than_the_log_keeps_events_is_sent_the_present(
+    chat: Chat, client: Client, worker: FakeCarrier, tmp_path: Path
+) -> None:
+    environment = {**chat.live.environment, "BRIDGE_GATEWAY_POLL_SECONDS": "0.5", "LOG_LEVEL": "WARNING"}
+    process = GatewayProcess(environment, free_port(), str(tmp_path / "gateway.log"))
+    process.start()
+    try:
+        conversation = client.conversations.v1.conversations.create(friendly_name="Long away")
+        conversation.participants.create(identity="alice")
+        conversation.messages.create(author="bob", body="before")
+        chat.driver.clear_events("alice")
+        chat.names.append("alice")
+        chat.driver.connect("alice", chat.token("alice"), process.url)
+        assert chat.driver.run("alice", SUBSCRIBED) == [conversation.sid]
+        process.kill()
+        for body in ("while away 1", "while away 2"):
+            conversation.messages.create(author="bob", body=body)
+        conversation.update(friendly_name="Renamed while away")
+        with chat.live.database.transaction() as session:
+            assert events.prune(session, timedelta(0)) > 0  # the log no longer has what alice missed
+        process.start()
+        for body in ("while away 1", "while away 2"):
+            chat.driver.wait_event("alice", "messageAdded", lambda m, b=body: m["body"] == b, timeout=30)
+        chat.driver.wait_event(
+            "alice", "conversationUpdated", lambda e: e["conversation"]["friendlyName"] == "Renamed while away"
+        )
+        assert chat.driver.run("alice", ORDER, {"sid": conversation.sid}) == ["before", "while away 1", "while away 2"]
+    finally:
+        process.stop()

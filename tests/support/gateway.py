@@ -55,9 +55,10 @@ def start_gateway(settings: Settings, database: Database, options: Options) -> L
 class GatewayProcess:
     """The gateway as deployed: `python -m gateway` on a fixed port, which a test may SIGKILL and start again."""
 
-    def __init__(self, environment: dict[str, str], port: int) -> None:
+    def __init__(self, environment: dict[str, str], port: int, log_path: str | None = None) -> None:
         self.environment = {**os.environ, **environment}
         self.port = port
+        self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +67,8 @@ class GatewayProcess:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "gateway", "--bind", f"127.0.0.1:{self.port}"]
-        self.process = subprocess.Popen(command, env=self.environment, stdout=subprocess.DEVNULL)
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
+        self.process = subprocess.Popen(command, env=self.environment, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
