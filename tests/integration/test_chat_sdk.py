@@ -410,3 +410,28 @@ def test_a_client_away_longer_than_the_log_keeps_events_is_sent_the_present(
         assert chat.driver.run("alice", ORDER, {"sid": conversation.sid}) == ["before", "while away 1", "while away 2"]
     finally:
         process.stop()
+
+
+CREATE_JOIN_ADD = """async (client, args) => {
+  const conversation = await client.createConversation({friendlyName: "Made in the SDK", attributes: {topic: "x"}});
+  await conversation.join();
+  await conversation.add("alice");
+  await conversation.sendMessage("welcome, alice");
+  return conversation.sid;
+}"""
+
+
+def test_a_client_creates_a_conversation_joins_it_and_adds_another(chat: Chat, client: Client) -> None:
+    chat.connect("alice")
+    chat.connect("carol")
+    sid = chat.driver.run("carol", CREATE_JOIN_ADD)
+    joined = chat.driver.wait_event("alice", "conversationJoined", lambda c: c["sid"] == sid)["data"]
+    assert joined["friendlyName"] == "Made in the SDK"
+    # Sent before alice's client had the conversation, so it is history to her, not a messageAdded.
+    assert chat.driver.run("alice", ORDER, {"sid": sid}) == ["welcome, alice"]
+    rest = client.conversations.v1.conversations(sid).fetch()
+    assert (rest.friendly_name, rest.attributes) == ("Made in the SDK", '{"topic":"x"}')
+    assert sorted(p.identity for p in client.conversations.v1.conversations(sid).participants.list()) == [
+        "alice",
+        "carol",
+    ]
