@@ -328,7 +328,9 @@ class Connection:
         if not isinstance(wanted, list) or len(wanted) > 100:
             return Reply(400, {"status": 400, "code": 20001, "message": "requests must be a list of at most 100"})
         action = body.get("action")
-        self._spawn(self._subscribe(str(action), body.get("correlation_id"), wanted))
+        if action not in ("establish", "cancel"):
+            return Reply(400, {"status": 400, "code": 20001, "message": "action must be establish or cancel"})
+        self._spawn(self._subscribe(action, body.get("correlation_id"), wanted))
         return Reply(202, {"estimated_delivery_in_ms": 5000, "max_batch_size": 100, "ttl_in_s": -1})
 
     async def _subscribe(self, action: str, correlation_id: Any, wanted: list[Any]) -> None:
@@ -355,7 +357,7 @@ class Connection:
                 continue
             last = entry.get("last_event_id")
             known = last if isinstance(last, int) and not isinstance(last, bool) and last >= 0 else current
-            self._follow(sid, min(known, current) if known > current else known)
+            self._follow(sid, min(known, current))  # an id from the future (a restored database): from now
             streams.add(objects.parse(sid).stream)  # type: ignore[union-attr]
         for stream in streams:
             await self.gateway.hub.catch_up(stream)  # the replay: what happened after the client's last id
