@@ -46,6 +46,7 @@ class Connection:
         self.client: ChatClient | None = None
         self.positions: dict[str, int] = {}  # followed object SID -> last event id sent
         self.streams: dict[str, set[str]] = {}  # stream -> followed object SIDs
+        self.rechecking: set[str] = set()  # streams held back until this client's access is checked again
         self.message_types: set[str] = {SYNC_EVENT, TYPING_EVENT}
         self.outbox: asyncio.Queue[bytes | None] = asyncio.Queue()
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -60,6 +61,35 @@ class Connection:
 
     def objects_of(self, stream: str) -> list[str]:
         return list(self.streams.get(stream, ()))
+
+    def loses_access(self, event: feed.SyncEvent) -> bool:
+        return event.revokes is not None and (
+            event.revokes == feed.EVERYONE or (self.client is not None and event.revokes == self.client.identity)
+        )
+
+    def suspended(self, stream: str) -> bool:
+        return stream in self.rechecking
+
+    def recheck(self, stream: str) -> None:
+        if stream not in self.rechecking:
+            self.rechecking.add(stream)
+            self._spawn(self._recheck(stream))
+
+    async def _recheck(self, stream: str) -> None:
+        followed = sorted(self.streams.get(stream, ()))
+        allowed = False
+        if followed:
+            try:
+                await self.gateway.run(self._authorize, followed[0])
+                allowed = True
+            except BridgeError:
+                allowed = False
+        self.rechecking.discard(stream)
+        if allowed:
+            await self.gateway.hub.catch_up(stream)
+        else:
+            for sid in followed:
+                self._unfollow(sid)
 
     def send_event(self, event: feed.SyncEvent) -> None:
         log.debug("event %s #%d %s", event.object_sid, event.id, event.payload["event_type"])
@@ -137,10 +167,9 @@ class Connection:
         except BridgeError as refused:
             self.refuse(frame.id, refused)
             return False
-        registrations = frame.header.get("registrations") or []
-        wanted = {t for r in registrations if isinstance(r, dict) for t in (r.get("message_types") or [])}
+        wanted = _message_types(frame.header.get("registrations"))
         if wanted:
-            self.message_types = {str(t) for t in wanted}
+            self.message_types = wanted
         self.reply(
             frame.id,
             capabilities=["client_update", "offline_storage"],
@@ -255,7 +284,9 @@ class Connection:
         request = _request(frame)
         try:
             if request is None:
-                reply = Reply(400, {"status": 400, "code": 20001, "message": "No http_request in the message"})
+                reply = Reply(400, BridgeError(20001, "No http_request in the message", 400).as_dict())
+            elif _has_nul(request):
+                reply = Reply(400, BridgeError(20001, "NUL characters are not allowed", 400).as_dict())
             elif request.path == "/v4/Subscriptions" and request.method == "POST":
                 reply = self._subscriptions(request)
             elif request.path.startswith("/v3/") and request.method == "GET":
@@ -265,12 +296,12 @@ class Connection:
             elif request.path.startswith("/Client/"):
                 reply = await self.gateway.run(self.gateway.api.handle, self._client(), request)
             else:
-                reply = Reply(404, {"status": 404, "code": 20404, "message": f"No resource at {request.path}"})
+                reply = Reply(404, BridgeError(20404, f"No resource at {request.path}", 404).as_dict())
         except BridgeError as error:
             reply = Reply(error.status, error.as_dict())
         except Exception:
             log.exception("an upstream request failed")
-            reply = Reply(500, {"status": 500, "code": 20500, "message": "Internal error"})
+            reply = Reply(500, BridgeError(20500, "Internal error", 500).as_dict())
         self._upstream_reply(frame.id, reply)
 
     def _upstream_reply(self, request_id: str, reply: Reply) -> None:
@@ -323,13 +354,13 @@ class Connection:
         try:
             body = feed_json(request.body)
         except ValueError:
-            return Reply(400, {"status": 400, "code": 20001, "message": "The body is not JSON"})
+            return Reply(400, BridgeError(20001, "The body is not JSON", 400).as_dict())
         wanted = body.get("requests") if isinstance(body, dict) else None
         if not isinstance(wanted, list) or len(wanted) > 100:
-            return Reply(400, {"status": 400, "code": 20001, "message": "requests must be a list of at most 100"})
+            return Reply(400, BridgeError(20001, "requests must be a list of at most 100", 400).as_dict())
         action = body.get("action")
         if action not in ("establish", "cancel"):
-            return Reply(400, {"status": 400, "code": 20001, "message": "action must be establish or cancel"})
+            return Reply(400, BridgeError(20001, "action must be establish or cancel", 400).as_dict())
         self._spawn(self._subscribe(action, body.get("correlation_id"), wanted))
         return Reply(202, {"estimated_delivery_in_ms": 5000, "max_batch_size": 100, "ttl_in_s": -1})
 
@@ -424,17 +455,38 @@ def _request(frame: Frame) -> Request | None:
     http = frame.header.get("http_request")
     if not isinstance(http, dict):
         return None
-    params = http.get("params") or {}
-    headers = http.get("headers") or {}
+    params = http.get("params")
+    headers = http.get("headers")
+    params = params if isinstance(params, dict) else {}
+    headers = headers if isinstance(headers, dict) else {}
     flat = {str(k): (str(v[0]) if isinstance(v, list) and v else str(v)) for k, v in params.items()}
+    lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     return Request(
         method=str(http.get("method") or "GET"),
         path=str(http.get("path") or "/"),
-        params=flat if isinstance(params, dict) else {},
-        headers={str(k).lower(): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+        params=flat,
+        headers=lowered,
         body=frame.payload,
-        content_type=str(frame.header.get("payload_type") or headers.get("Content-Type") or ""),
+        content_type=str(frame.header.get("payload_type") or lowered.get("content-type") or ""),
     )
+
+
+def _has_nul(request: Request) -> bool:
+    """PostgreSQL refuses NUL in text; no identity, SID or value of the bridge holds one (the REST API refuses them
+    too), so a request with one anywhere is refused before it reaches the database."""
+    texts = [request.path, request.body, *request.params.keys(), *request.params.values(), *request.headers.values()]
+    return any("\x00" in text for text in texts) or "\\u0000" in request.body
+
+
+def _message_types(registrations: Any) -> set[str]:
+    if not isinstance(registrations, list):
+        return set()
+    wanted: set[str] = set()
+    for registration in registrations:
+        types = registration.get("message_types") if isinstance(registration, dict) else None
+        if isinstance(types, list):
+            wanted |= {t for t in types if isinstance(t, str)}
+    return wanted
 
 
 def _close_header(code: int, text: str) -> dict[str, Any]:
@@ -446,7 +498,7 @@ def _backoff(options: Any) -> dict[str, Any]:
 
 
 def _too_many() -> dict[str, Any]:
-    return {"status": 429, "code": 20429, "message": "Too many requests on this socket"}
+    return BridgeError(20429, "Too many requests on this socket", 429).as_dict()
 
 
 def _id() -> str:

@@ -28,6 +28,16 @@ class Follower(Protocol):
 
     def send_event(self, event: feed.SyncEvent) -> None: ...
 
+    def loses_access(self, event: feed.SyncEvent) -> bool:
+        """Whether the event may end this follower's right to the stream (it is then checked again)."""
+        ...
+
+    def suspended(self, stream: str) -> bool: ...
+
+    def recheck(self, stream: str) -> None:
+        """Suspends the stream until the follower's access to it has been checked again."""
+        ...
+
 
 class Hub:
     def __init__(
@@ -63,6 +73,7 @@ class Hub:
         positions = [
             follower.positions[sid]
             for follower in self.followers.get(stream, ())
+            if not follower.suspended(stream)
             for sid in follower.objects_of(stream)
             if sid in follower.positions
         ]
@@ -88,6 +99,8 @@ class Hub:
                 return
             batch = await self._run(self._read, stream, after)
             for follower in list(self.followers.get(stream, ())):
+                if follower.suspended(stream):
+                    continue
                 # The objects this read covers: those followed from `after` on. One followed while it ran, from
                 # further back, is left for the next round. Positions are taken before sending, as events of a
                 # refresh after a gap share one id.
@@ -96,12 +109,18 @@ class Hub:
                     for sid in follower.objects_of(stream)
                     if sid in follower.positions and follower.positions[sid] >= after
                 }
+                reached = batch.upto
                 for event in batch.events:
                     if event.object_sid in covered and event.id > covered[event.object_sid]:
                         follower.send_event(event)
+                    if follower.loses_access(event):
+                        # Nothing after this event until the follower's access is checked again.
+                        reached = event.id
+                        follower.recheck(stream)
+                        break
                 for sid, position in covered.items():
                     if sid in follower.positions:
-                        follower.positions[sid] = max(position, batch.upto)
+                        follower.positions[sid] = max(position, reached)
             lowest = self.lowest_position(stream)
             if not batch.more and (lowest is None or lowest >= batch.upto):
                 return

@@ -46,6 +46,7 @@ from bridge.validation import UNSET
 MUTATION_HEADER = "x-twilio-mutation-id"
 TYPING_TIMEOUT = 5  # seconds a client waits before it says it is typing again (Twilio's default)
 MY_CONVERSATIONS_PAGE = 100
+MAX_INDEX = 2**31 - 1  # message indexes are 32-bit integers in the database
 
 
 @dataclass
@@ -397,7 +398,9 @@ class ClientApi:
         horizon: object = UNSET
         if "last_read_message_index" in body:
             value = body["last_read_message_index"]
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INDEX
+            ):
                 raise invalid("last_read_message_index must be a message index or null")
             horizon = value
         level = body.get("notification_level")

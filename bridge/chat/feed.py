@@ -24,11 +24,16 @@ PROTOCOL = 4
 BATCH = 500  # change events read at a time
 
 
+EVERYONE = "*"
+
+
 @dataclass(frozen=True)
 class SyncEvent:
     object_sid: str
     id: int
     payload: dict[str, Any]  # the notification's body: {"event_type", "event_protocol_version", "event"}
+    # After this event someone may no longer read the stream's objects: an identity, or EVERYONE.
+    revokes: str | None = None
 
 
 @dataclass
@@ -162,14 +167,17 @@ def _conversation_events(session: Session, base: Caller, sid: str, changes: list
                 out.append(_item_event(base, roster, event_type, change.seq, when, item.key, item.data))
         elif kind == log.PARTICIPANT_REMOVED:
             key = change.resource_sid or ""
-            out.append(_item_event(base, roster, "map_item_removed", change.seq, when, key, {}))
+            removed = _item_event(base, roster, "map_item_removed", change.seq, when, key, {})
+            identity = change.data.get("Identity")
+            out.append(SyncEvent(removed.object_sid, removed.id, removed.payload, identity) if identity else removed)
         elif kind in (log.CONVERSATION_ADDED, log.CONVERSATION_UPDATED, log.CONVERSATION_STATE_UPDATED):
             if document_data is not None:
                 out.append(_document_event(document, change.seq, when, document_data))
         elif kind == log.CONVERSATION_REMOVED:
             out.append(_event(document, "document_removed", change.seq, when))
             out.append(_event(message_list, "list_removed", change.seq, when))
-            out.append(_event(roster, "map_removed", change.seq, when))
+            gone = _event(roster, "map_removed", change.seq, when)
+            out.append(SyncEvent(gone.object_sid, gone.id, gone.payload, EVERYONE))
     return out
 
 

@@ -229,9 +229,12 @@ def _int(params: Mapping[str, str], name: str) -> int | None:
     if raw in (None, ""):
         return None
     try:
-        return int(raw)  # type: ignore[arg-type]
+        value = int(raw)  # type: ignore[arg-type]
     except ValueError:
         raise invalid(f"{name} must be an integer") from None
+    if not -(2**31) <= value < 2**31:  # indexes are 32-bit integers in the database
+        raise invalid(f"{name} is out of range")
+    return value
 
 
 def read_items(

@@ -25,6 +25,15 @@ class Follower:
     def send_event(self, event: SyncEvent) -> None:
         self.sent.append(event.id)
 
+    def loses_access(self, event: SyncEvent) -> bool:
+        return False
+
+    def suspended(self, stream: str) -> bool:
+        return False
+
+    def recheck(self, stream: str) -> None:
+        raise AssertionError("no event here ends anyone's access")
+
 
 def test_a_follower_that_joins_during_a_read_from_further_back_gets_what_it_missed() -> None:
     early, late = Follower({LIST: 6}), Follower()
