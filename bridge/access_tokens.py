@@ -82,6 +82,8 @@ def verify(session: Session, token: str, account_sid: str, now: datetime | None 
     identity = grants.get("identity")
     if not isinstance(identity, str) or not identity.strip() or len(identity) > IDENTITY_LIMIT:
         raise refused(INVALID_GRANTS, "Invalid Access Token grants: no identity")
+    if "\x00" in identity:  # no identity holds one (the REST API refuses them) and PostgreSQL cannot store one
+        raise refused(INVALID_GRANTS, "Invalid Access Token grants: the identity holds a NUL character")
     chat = grants.get("chat")
     if not isinstance(chat, dict):
         raise refused(INVALID_GRANTS, "Invalid Access Token grants: no chat grant")

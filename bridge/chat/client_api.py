@@ -103,6 +103,8 @@ class ClientApi:
 
     def _route(self, client: ChatClient, request: Request) -> Reply:
         parts = [unquote(part) for part in request.path.strip("/").split("/")]
+        if any("\x00" in part for part in parts):
+            raise invalid("NUL characters are not allowed")
         method = request.method.upper()
         if parts[:2] != ["Client", "v2"]:
             raise not_found(f"No client resource at {request.path}")
@@ -114,6 +116,8 @@ class ClientApi:
         if rest[1] != client.service_sid:
             raise forbidden("The token is for another Conversation Service")
         body = _body(request)
+        if _holds_nul(body):
+            raise invalid("NUL characters are not allowed")
         route = rest[2:]
         handler = self._handler(route, method, body, request.params)
         if handler is None:
@@ -649,6 +653,8 @@ class ClientApi:
         """The conversation a typing request is about, if the client takes part in it."""
         form = parse_qs(request.body or "")
         sid = (form.get("ChannelSid") or form.get("ConversationSid") or [""])[0]
+        if "\x00" in sid:
+            raise invalid("NUL characters are not allowed")
         with self.database.transaction() as session:
             caller = self._caller(session, client)
             conversation, _ = self._joined(session, caller, sid)
@@ -676,6 +682,17 @@ def _changed(session: Session, body: dict[str, Any]) -> dict[str, Any]:
     """The request's body with what the application's pre-event webhook replaced."""
     changes: dict[str, str] = session.info.get(PRE_EVENT_CHANGES) or {}
     return {**body, **{_CHANGED_KEYS[name]: value for name, value in changes.items() if name in _CHANGED_KEYS}}
+
+
+def _holds_nul(value: Any) -> bool:
+    """PostgreSQL refuses NUL in text, and the REST API refuses it in every field: so does the client API."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 def _body(request: Request) -> dict[str, Any]:
