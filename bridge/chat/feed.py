@@ -67,6 +67,9 @@ def _item_event(
 
 def read(session: Session, base: Caller, stream_sid: str, after: int, online: bool = False) -> Batch:
     """The Sync events of `stream_sid`'s change events after `after` (`base` gives the URLs' prefix)."""
+    # The newest seq first: each statement has its own snapshot (READ COMMITTED), and an event committed between the
+    # two reads must not look like a pruned gap. Read in this order, a missing seq really was pruned.
+    newest = current_seq(session, [stream_sid]).get(stream_sid, after)
     changes = log.stream(session, stream_sid, after, limit=BATCH)
     if changes and changes[0].seq == after + 1:
         produced = _events_of(session, base, stream_sid, changes, online)
@@ -76,7 +79,6 @@ def read(session: Session, base: Caller, stream_sid: str, after: int, online: bo
         refreshed = refresh(session, base, stream_sid, changes[0].seq, online)
         produced = refreshed + _events_of(session, base, stream_sid, changes, online)
         return Batch(produced, changes[-1].seq, len(changes) >= BATCH)
-    newest = current_seq(session, [stream_sid]).get(stream_sid, after)
     if newest > after:
         return Batch(refresh(session, base, stream_sid, newest, online), newest, False)
     return Batch([], after, False)
