@@ -62,6 +62,21 @@ def busiest_processes(limit: int = 8) -> list[str]:
     return [line[:160] for line in others[:limit]]
 
 
+def source_state() -> dict[str, Any]:
+    """The commit measured, and the files that differed from it (a benchmark of a working tree says so)."""
+    repository = Path(__file__).resolve().parents[1]
+
+    def git(*arguments: str) -> str:
+        try:
+            return subprocess.run(
+                ["git", *arguments], cwd=repository, capture_output=True, text=True, timeout=10, check=False
+            ).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    return {"commit": git("rev-parse", "HEAD"), "modified": git("status", "--porcelain").splitlines()}
+
+
 def load_average() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f}"
@@ -81,6 +96,7 @@ def describe(postgres_url: str, redis_url: str) -> dict[str, Any]:
         "gunicorn": metadata.version("gunicorn"),
         "celery": metadata.version("celery"),
         "flask": metadata.version("flask"),
+        "source": source_state(),
         "load_average_at_start": load_average(),
         "busiest_processes_at_start": busiest_processes(),
     }

@@ -1,12 +1,12 @@
 """Benchmarks of the bridge, with Kannel and a bare Flask app measured beside it in the same run. See README.md.
 
-    python bench/run.py inbound|relay|memory|latency|scale|all [--quick] [options]
+    python bench/run.py inbound|relay|memory|latency|scale|hooks|gateway|all [--quick] [options]
 
 Each benchmark starts a private stack on loopback (scratch PostgreSQL database, one Redis database number,
-gunicorn with the production config, Celery worker and beat as in the Procfile, the asynchronous fake carrier,
-Kannel where compared), prints a markdown table, and tears everything down, also on Ctrl-C or failure.
-Exit status 1 if any message was lost, duplicated or misrouted, or a webhook was refused; the numbers themselves
-never fail a run.
+gunicorn with the production config, Celery worker and beat as in the Procfile, the chat gateway where measured,
+the asynchronous fake carrier, Kannel where compared), prints a markdown table, and tears everything down, also on
+Ctrl-C or failure. Exit status 1 if any message or chat event was lost, duplicated or misrouted, a webhook was
+refused or a chat socket failed; the numbers themselves never fail a run.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis
 
 from bench import bindings, machine
+from bench.chat import ChatSocket, EventsOutcome, Fleet, Session, SocketsOutcome, run_until_done
 from bench.kannel import KannelStack
 from bench.loadgen import Pair, PreparedRequest, kannel_inbound_requests, twilio_inbound_requests
 from bench.measure import AcceptOutcome, RelayOutcome, RelayTarget, Rooms, accept, new_run_id, relay
@@ -54,6 +56,7 @@ from bench.stats import markdown_table, ms, percentile, ratio
 PROXY = "+12015550100"  # the sender every benchmark conversation writes to
 THREE_PARTY_NUMBERS = 1_628_000_0000  # E.164 digits of REST-created participants (bulk ones are +1415...)
 TWO_PARTY_NUMBERS = 1_628_100_0000
+GATEWAY_NUMBERS = 1_628_200_0000  # the one SMS participant of each gateway benchmark conversation
 OUT = REPOSITORY / "bench" / "out"
 WEB_RSS_GOAL_MB = 120
 CELERY_RSS_GOAL_MB = 150
@@ -80,6 +83,12 @@ class Sizes:
     large_bindings: int = 1_000_000
     scale_count: int = 2000
     scale_concurrency: int = 2  # little queueing: the latency is the work per webhook, not the wait for a thread
+    sockets: int = 2000
+    sockets_per_conversation: int = 10
+    warmup_sockets: int = 20
+    gateway_rate: float = 100.0
+    gateway_seconds: float = 30.0
+    idle_seconds: float = 10.0
     drain_timeout: float = 600.0
 
     @classmethod
@@ -94,13 +103,19 @@ class Sizes:
             small_bindings=1_000,
             large_bindings=20_000,
             scale_count=200,
+            sockets=40,
+            warmup_sockets=4,
+            gateway_seconds=2.0,
+            idle_seconds=2.0,
             drain_timeout=120.0,
         )
 
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("benchmark", choices=["inbound", "relay", "memory", "latency", "scale", "hooks", "all"])
+    parser.add_argument(
+        "benchmark", choices=["inbound", "relay", "memory", "latency", "scale", "hooks", "gateway", "all"]
+    )
     parser.add_argument("--quick", action="store_true", help="small counts, a few seconds per benchmark (CI)")
     parser.add_argument(
         "--postgres",
@@ -118,6 +133,16 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rates", help="offered rates for the latency sweep, e.g. 25,50,100,200,400")
     parser.add_argument("--seconds-per-rate", type=float, help="length of each latency sweep point")
     parser.add_argument("--large-bindings", type=int, help="active bindings of the scale benchmark's big case")
+    parser.add_argument("--sockets", type=int, help="chat sockets the gateway benchmark holds (default 2000)")
+    parser.add_argument(
+        "--sockets-per-conversation", type=int, help="chat participants (sockets) per conversation (default 10)"
+    )
+    parser.add_argument("--gateway-rate", type=float, help="inbound SMS per second during the gateway benchmark")
+    parser.add_argument("--gateway-seconds", type=float, help="length of the gateway benchmark's inbound load")
+    parser.add_argument("--connect-concurrency", type=int, default=50, help="chat sockets connecting at once (gateway)")
+    parser.add_argument(
+        "--no-deflate", action="store_true", help="chat clients do not offer permessage-deflate (the SDK's ws does)"
+    )
     parser.add_argument("--web-concurrency", type=int, help="gunicorn workers (WEB_CONCURRENCY, default 2)")
     parser.add_argument("--web-threads", type=int, help="threads per gunicorn worker (WEB_THREADS, default 4)")
     parser.add_argument("--celery-concurrency", type=int, help="Celery threads (CELERY_CONCURRENCY, default 8)")
@@ -150,6 +175,14 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         sizes.seconds_per_rate = args.seconds_per_rate
     if args.large_bindings:
         sizes.large_bindings = args.large_bindings
+    if args.sockets:
+        sizes.sockets = args.sockets
+    if args.sockets_per_conversation:
+        sizes.sockets_per_conversation = args.sockets_per_conversation
+    if args.gateway_rate:
+        sizes.gateway_rate = args.gateway_rate
+    if args.gateway_seconds:
+        sizes.gateway_seconds = args.gateway_seconds
     return sizes
 
 
@@ -220,6 +253,20 @@ class Run:
         if isinstance(outcome, AcceptOutcome) and outcome.accepted < outcome.requests:
             self.problems.append(
                 f"{where}: {outcome.system}: {outcome.requests - outcome.accepted} refused ({outcome.errors})"
+            )
+
+    def check_gateway(self, connected: SocketsOutcome, events: EventsOutcome) -> None:
+        if connected.subscribed < connected.sockets:
+            self.problems.append(
+                f"gateway: {connected.sockets - connected.subscribed} of {connected.sockets} sockets did not "
+                f"connect and subscribe ({dict(connected.failures)})"
+            )
+        if not events.clean:
+            self.problems.append(
+                f"gateway: accepted {events.accepted}/{events.sent}, lost {events.lost} (at every socket "
+                f"{events.fanout_lost}), duplicates {events.duplicates}, misrouted {events.misrouted}, timed out "
+                f"{events.timed_out}, sockets closed early {len(events.closed_early)} {events.closed_early[:3]}; "
+                f"first missing: {events.missing}; first duplicates: {events.duplicate_detail[:5]}"
             )
 
 
@@ -727,6 +774,169 @@ def _wait_for_hooks(
         time.sleep(0.5)
 
 
+def raise_open_files(needed: int) -> int:
+    """The soft RLIMIT_NOFILE up to `needed` (within the hard limit): this process holds every client socket, and
+    the processes it starts from now on (the gateway) inherit the limit. Returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        soft = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raise RuntimeError(f"{needed} open files needed, the hard limit is {hard}: raise it (ulimit -Hn) first")
+    return soft
+
+
+def open_files_limit(pid: int) -> str:
+    """The soft 'Max open files' of a running process, from /proc/<pid>/limits."""
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            return line.split()[3]
+    return "?"
+
+
+def mint_tokens(stack: BridgeStack, identities: Sequence[str], ttl_seconds: int) -> list[str]:
+    """One access token per identity, as an application's backend mints them: an API key of the account (made in
+    the database, as `bridge token` and the tests do; there is no REST endpoint for keys) and the default
+    Conversation Service."""
+    from bridge import access_tokens, accounts
+    from bridge.db import Database
+
+    database = Database(stack.database_url)
+    try:
+        with database.transaction() as session:
+            key = accounts.create_api_key(session, "bench gateway")
+            service_sid = accounts.default_service(session).sid
+    finally:
+        database.engine.dispose()
+    return [
+        access_tokens.mint(stack.account_sid, key.sid, key.secret, identity, service_sid, ttl_seconds)
+        for identity in identities
+    ]
+
+
+def bench_gateway(run: Run) -> dict[str, Any]:
+    """N twilsock sockets on the chat gateway (memory per idle socket), then inbound SMS at a fixed rate and each
+    one's list_item_added at the conversation's sockets (SMS-to-SDK latency)."""
+    from bridge.chat import objects
+
+    sizes, args = run.sizes, run.args
+    per_room = sizes.sockets_per_conversation
+    room_count = max(1, math.ceil(sizes.sockets / per_room))
+    count = max(1, int(sizes.gateway_rate * sizes.gateway_seconds))
+    print(
+        f"\n## chat gateway: {sizes.sockets:,} twilsock sockets ({per_room} chat participants in each of "
+        f"{room_count} conversations), then {count} inbound SMS at {sizes.gateway_rate:g}/s"
+    )
+    limit = raise_open_files(sizes.sockets + sizes.warmup_sockets + 1024)
+    with run.environment("gateway") as (processes, carrier), run.bridge(processes, carrier, workers=True) as stack:
+        rooms = Rooms.numbered(room_count, 1, PROXY, GATEWAY_NUMBERS)
+        identities = [f"user-{n + 1:04d}" for n in range(sizes.sockets)]
+        by_room = [identities[room * per_room : (room + 1) * per_room] for room in range(room_count)]
+        stack.add_senders([PROXY])
+        started = time.monotonic()
+        sids = stack.create_conversations(rooms.as_pairs(), by_room)
+        print(
+            f"  {room_count} conversations, {sizes.sockets:,} chat and {room_count} SMS participants "
+            f"({time.monotonic() - started:.0f} s, REST)"
+        )
+        stack.start_gateway()
+        assert stack.gateway is not None
+        gateway_pid = stack.gateway.process.pid
+        print(f"  gateway pid {gateway_pid}, open files limit {open_files_limit(gateway_pid)} (ours {limit})")
+        tokens = mint_tokens(stack, identities, ttl_seconds=6 * 3600)
+        lists = [objects.conversation_objects(sid)[1].sid for sid in sids]
+
+        def sockets(numbers: Sequence[int]) -> list[ChatSocket]:
+            return [ChatSocket(n, identities[n], tokens[n], lists[n // per_room], n // per_room) for n in numbers]
+
+        deflate = not args.no_deflate
+        fleet = Fleet(stack.gateway_url, sockets(range(sizes.sockets)), args.connect_concurrency, deflate)
+        warmup = Fleet(stack.gateway_url, sockets(range(min(sizes.warmup_sockets, sizes.sockets))), 8, deflate)
+        pairs = rooms.authors(room_count)  # message n from the SMS participant of conversation n % rooms
+
+        def prepare(run_id: str, how_many: int) -> list[PreparedRequest]:
+            return twilio_inbound_requests(stack.url, carrier.account_sid, carrier.auth_token, pairs, run_id, how_many)
+
+        def cpu_groups() -> dict[str, list[int]]:
+            groups = {"chat gateway": stack.gateway_pids(), **bridge_cpu_groups(stack, carrier)}
+            groups.pop("load generator and orchestrator", None)
+            groups[f"load generator and the {sizes.sockets:,} chat clients (one process)"] = [os.getpid()]
+            return groups
+
+        session = Session(
+            fleet=fleet,
+            warmup=warmup,
+            gateway_pid=gateway_pid,
+            rooms=room_count,
+            prepare=prepare,
+            per_second=sizes.gateway_rate,
+            count=count,
+            warmup_count=max(room_count, min(200, int(sizes.gateway_rate * 2))),
+            drain_timeout=sizes.drain_timeout,
+            cpu_groups=cpu_groups,
+            idle_seconds=sizes.idle_seconds,
+        )
+        connected, events = run_until_done(session.run())
+    run.check_gateway(connected, events)
+    return print_gateway(connected, events, deflate)
+
+
+def print_gateway(connected: SocketsOutcome, events: EventsOutcome, deflate: bool) -> dict[str, Any]:
+    c = connected
+    print(
+        markdown_table(
+            ["sockets", "conversations", "connected and subscribed", "failed", "connect all s", "sockets/s",
+             "subscribed p50 ms", "subscribed p99 ms", "gateway RSS before MB", "after MB", "KB per idle socket",
+             "gateway CPU s (connect)"],
+            [[c.sockets, c.conversations, c.subscribed, c.sockets - c.subscribed, f"{c.connect_seconds:.1f}",
+              f"{c.subscribed / c.connect_seconds:.0f}" if c.connect_seconds else "-",
+              ms(percentile(c.subscribe_latencies, 0.5)), ms(percentile(c.subscribe_latencies, 0.99)),
+              f"{c.rss_before_kb / 1024:.1f}", f"{c.rss_after_kb / 1024:.1f}", f"{c.per_socket_kb:.1f}",
+              f"{c.gateway_cpu_seconds:.1f}"]],
+        )
+    )  # fmt: skip
+    print(
+        f"({c.connect_concurrency} connecting at once, permessage-deflate {'offered' if deflate else 'not offered'}; "
+        f"failures: {dict(c.failures) or 'none'}); holding them idle for {c.idle_seconds:.0f} s took the gateway "
+        f"{c.idle_cpu_seconds:.1f} CPU s ({c.idle_cores:.2f} of a core)"
+    )
+    e = events
+    print(
+        f"\nSMS-to-SDK: {e.sent} signed inbound webhooks at {e.offered_per_second:g}/s offered "
+        f"({e.accepted} answered 200, {e.late_starts} late starts, accept p50 {ms(percentile(e.accept_latencies, 0.5))}"
+        f" ms, p99 {ms(percentile(e.accept_latencies, 0.99))} ms), webhook start to list_item_added at the socket"
+    )
+    print(
+        markdown_table(
+            ["measured at", "expected", "arrived", "lost", "dup", "misrouted", "p50 ms", "p99 ms", "max ms"],
+            [["one socket per conversation", e.sent, e.arrived, e.lost, e.duplicates, e.misrouted,
+              ms(percentile(e.latencies, 0.5)), ms(percentile(e.latencies, 0.99)),
+              ms(max(e.latencies, default=math.nan))],
+             ["every subscribed socket", e.fanout_expected, e.fanout_delivered, e.fanout_lost, e.duplicates,
+              e.misrouted, ms(percentile(e.fanout_latencies, 0.5)), ms(percentile(e.fanout_latencies, 0.99)),
+              ms(max(e.fanout_latencies, default=math.nan))]],
+        )
+    )  # fmt: skip
+    print(
+        f"per message, until its last socket: p99 {ms(percentile(e.message_latencies, 0.99))} ms; from the webhook's "
+        f"answer to the measuring socket (the commit-to-socket part): p50 {ms(percentile(e.after_answer, 0.5))} ms, "
+        f"p99 {ms(percentile(e.after_answer, 0.99))} ms; the clients' event loop ran late by p99 "
+        f"{ms(percentile(e.loop_lags, 0.99))} ms, max {ms(max(e.loop_lags, default=math.nan))} ms"
+    )
+    if e.cpu is not None:
+        wall = e.cpu.wall_seconds
+        rows = [[group, f"{seconds:.1f}", f"{seconds / wall:.2f}" if wall else "-", f"{seconds / e.sent * 1000:.1f}"]
+                for group, seconds in e.cpu.used.items()]  # fmt: skip
+        rows.append(["wall clock of the run (load and drain)", f"{wall:.1f}", "", ""])
+        print("\nCPU time during the inbound load (2 cores = 2 CPU s per wall second)")
+        print(markdown_table(["process group", "CPU s", "cores busy", "ms per inbound"], rows))
+    print(
+        f"gateway RSS after the load {e.rss_after_kb / 1024:.1f} MB (peak VmHWM {e.hwm_kb / 1024:.1f} MB); "
+        f"sockets closed early: {len(e.closed_early)}"
+    )
+    return {"sockets": connected.summary(), "events": events.summary(), "deflate": deflate}
+
+
 BENCHMARKS: dict[str, Callable[[Run], dict[str, Any]]] = {
     "inbound": bench_inbound,
     "relay": lambda run: bench_relay(run, with_kannel=not run.args.no_kannel),
@@ -734,6 +944,7 @@ BENCHMARKS: dict[str, Callable[[Run], dict[str, Any]]] = {
     "latency": bench_latency,
     "scale": bench_scale,
     "hooks": bench_hooks,
+    "gateway": bench_gateway,
 }
 
 

@@ -1,6 +1,7 @@
 """The private stacks the benchmarks run against, on loopback: the fake carrier process, the bridge as deployed
 (a scratch PostgreSQL database, one Redis database number, gunicorn with the production config, Celery worker and
-beat as in the Procfile), and a bare Flask app under the same gunicorn config.
+beat as in the Procfile, and the Procfile's chat gateway where a benchmark wants it), and a bare Flask app under the
+same gunicorn config.
 
 Every process is started in its own session (process group) and registered with a ProcessSet, which stops them
 all, in reverse order, whatever happens (the caller's `finally`/ExitStack).
@@ -33,6 +34,7 @@ from bench.loadgen import Pair
 REPOSITORY = Path(__file__).resolve().parents[1]
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 20.0
+PARTICIPANTS_PER_REQUEST = 10  # ConversationWithParticipants takes at most this many (as Twilio)
 
 
 @contextmanager
@@ -310,6 +312,7 @@ class BridgeStack:
     carrier: CarrierProcess
     settings: StackSettings
     web_port: int = field(default_factory=free_port)
+    gateway_port: int = field(default_factory=free_port)
     account_sid: str = field(default_factory=lambda: "AC" + secrets.token_hex(16))
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
 
@@ -317,12 +320,18 @@ class BridgeStack:
         self.api = requests.Session()
         self.api.auth = (self.account_sid, self.auth_token)
         self.web: ManagedProcess | None = None
+        self.gateway: ManagedProcess | None = None
         self.workers: list[ManagedProcess] = []
         self.hooks_worker: ManagedProcess | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        """Where the chat SDK's twilsock connects (its `twilsock.uri`)."""
+        return f"ws://127.0.0.1:{self.gateway_port}/v3/wsconnect"
 
     def environment(self) -> dict[str, str]:
         return {
@@ -368,6 +377,13 @@ class BridgeStack:
         ]
         self.web = self.processes.start("web", command, self.environment())
         wait_until(lambda: _http_answers(self.url + "/v1/Configuration", self.processes), START_TIMEOUT_SECONDS, "web")
+
+    def start_gateway(self) -> None:
+        """The Procfile's `gateway` process (`python -m gateway`), on loopback, with the web process's settings."""
+        command = [sys.executable, "-m", "gateway", "--bind", f"127.0.0.1:{self.gateway_port}"]
+        self.gateway = self.processes.start("gateway", command, self.environment())
+        health = f"http://127.0.0.1:{self.gateway_port}/health"
+        wait_until(lambda: _http_ok(health, self.processes), START_TIMEOUT_SECONDS, "the chat gateway")
 
     def start_workers(self) -> None:
         for number in range(self.settings.celery_workers):
@@ -421,14 +437,21 @@ class BridgeStack:
             if answer.status_code not in (200, 201):
                 raise RuntimeError(f"adding sender {proxy}: {answer.status_code} {answer.text}")
 
-    def create_conversations(self, rooms: Sequence[Sequence[Pair]]) -> list[str]:
-        """One ConversationWithParticipants request per room (all SMS participants); returns the CH sids."""
+    def create_conversations(
+        self, rooms: Sequence[Sequence[Pair]], identities: Sequence[Sequence[str]] | None = None
+    ) -> list[str]:
+        """One ConversationWithParticipants request per room (its SMS participants, then chat participants with
+        `identities[room]`, as many as one request takes); the rest of the chat participants one
+        `POST /v1/Conversations/{CH}/Participants` each. Returns the CH sids."""
 
-        def create(room: Sequence[Pair]) -> str:
+        def create(number: int) -> str:
             participants = [
                 json.dumps({"messaging_binding": {"address": pair.address, "proxy_address": pair.proxy_address}})
-                for pair in room
+                for pair in rooms[number]
             ]
+            chat = list(identities[number]) if identities is not None else []
+            room_for = max(0, PARTICIPANTS_PER_REQUEST - len(participants))
+            participants += [json.dumps({"identity": identity}) for identity in chat[:room_for]]
             answer = self.api.post(
                 self.url + "/v1/ConversationWithParticipants",
                 data={"FriendlyName": "bench", "Participant": participants},
@@ -436,10 +459,17 @@ class BridgeStack:
             )
             if answer.status_code != 201:
                 raise RuntimeError(f"creating a conversation: {answer.status_code} {answer.text}")
-            return str(answer.json()["sid"])
+            sid = str(answer.json()["sid"])
+            for identity in chat[room_for:]:
+                added = self.api.post(
+                    f"{self.url}/v1/Conversations/{sid}/Participants", data={"Identity": identity}, timeout=30
+                )
+                if added.status_code != 201:
+                    raise RuntimeError(f"adding {identity} to {sid}: {added.status_code} {added.text}")
+            return sid
 
         with ThreadPoolExecutor(max_workers=4) as pool:
-            return list(pool.map(create, rooms))
+            return list(pool.map(create, range(len(rooms))))
 
     def configure_post_webhook(self, url: str | None, filters: Sequence[str]) -> None:
         """The account's post-event webhook (`/v1/Configuration/Webhooks`); None turns it off."""
@@ -462,12 +492,24 @@ class BridgeStack:
     def hooks_worker_pids(self) -> list[int]:
         return [self.hooks_worker.process.pid] if self.hooks_worker else []
 
+    def gateway_pids(self) -> list[int]:
+        return [self.gateway.process.pid] if self.gateway else []
+
 
 def _http_answers(url: str, processes: ProcessSet) -> bool:
     processes.check_alive()
     try:
         requests.get(url, timeout=1)
         return True
+    except requests.RequestException:
+        return False
+
+
+def _http_ok(url: str, processes: ProcessSet) -> bool:
+    """An answer, and a 200 one (the gateway's /health)."""
+    processes.check_alive()
+    try:
+        return requests.get(url, timeout=1).status_code == 200
     except requests.RequestException:
         return False
 
