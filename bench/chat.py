@@ -4,8 +4,8 @@ for one conversation: `init` with its token, `POST /v4/Subscriptions` inside the
 message list, wait for `subscription_established`, then acknowledge every notification, ping and client_update
 with a `reply` frame (shared/reference/twilsock.md sections 3.2-3.4 and 5.3).
 
-The framing is written here from the reference, not imported from `gateway.frames`: a client that shared the
-server's encoder would not notice when that encoder breaks the protocol.
+The framing is the gateway's own (`gateway.frames`): whether it speaks the protocol is for the real SDK to judge
+(tests/integration/test_chat_sdk.py); here it only has to carry the load.
 
 Every `list_item_added` whose `item_data.text` carries a benchmark tag (`bench <run>-<n>`, bench/carrier.py) is
 recorded with its arrival time (CLOCK_MONOTONIC, as the load generator's send times).
@@ -32,9 +32,9 @@ from bench.loadgen import LoadResult, PreparedRequest, open_loop
 from bench.measure import new_run_id
 from bench.stack import CpuMeter, cpu_seconds, proc_status_kb
 from bench.stats import percentile
+from gateway.frames import Frame, decode, encode
 
 T = TypeVar("T")
-MAGIC = b"TWILSOCK V3.0 "
 SYNC_EVENT = "twilio.sync.event"
 MESSAGE_TYPES = [  # what the SDK registers for in its init (twilsock.md 3.3)
     "twilio.ipmsg.typing_indicator",
@@ -49,45 +49,6 @@ ACKED = ("notification", "ping", "client_update", "close")  # every non-reply me
 
 class TwilsockError(Exception):
     """A frame that is not twilsock v3, or a refusal, from the gateway."""
-
-
-@dataclass(frozen=True)
-class Frame:
-    header: dict[str, Any]
-    payload: bytes
-
-    @property
-    def method(self) -> str:
-        return str(self.header.get("method") or "")
-
-    @property
-    def id(self) -> str:
-        return str(self.header.get("id") or "")
-
-    def json(self) -> Any:
-        return json.loads(self.payload) if self.payload else None
-
-
-def encode(header: dict[str, Any], payload: str | None = None) -> bytes:
-    """`TWILSOCK V3.0 <H>\\r\\n<header, H bytes>\\r\\n<payload, payload_size bytes>`; both CRLFs always."""
-    body = payload.encode() if payload is not None else b""
-    head = json.dumps({**header, "payload_size": len(body)}, separators=(",", ":")).encode()
-    return MAGIC + str(len(head)).encode() + b"\r\n" + head + b"\r\n" + body
-
-
-def decode(data: bytes | str) -> Frame:
-    raw = data.encode() if isinstance(data, str) else data
-    if not raw.startswith(MAGIC):
-        raise TwilsockError(f"not a twilsock v3 frame: {raw[:40]!r}")
-    line_end = raw.index(b"\r\n")
-    size = int(raw[len(MAGIC) : line_end])
-    start = line_end + 2
-    header = json.loads(raw[start : start + size])
-    payload_size = int(header.get("payload_size") or 0)
-    payload = raw[start + size + 2 : start + size + 2 + payload_size] if payload_size else b""
-    if len(payload) != payload_size:
-        raise TwilsockError("the payload is shorter than payload_size")
-    return Frame(header, payload)
 
 
 def _id() -> str:
@@ -249,7 +210,7 @@ class Fleet:
                 self.arrivals.notifications += 1
                 if frame.header.get("message_type") != SYNC_EVENT:
                     continue
-                self._notified(chat, frame.json(), received)
+                self._notified(chat, frame.json_payload(), received)
         except ConnectionClosed as closed:
             if not self.closing and chat.closed_early is None:
                 chat.closed_early = f"socket closed: {closed}"

@@ -212,7 +212,17 @@ def conversation_event_by_id(
     )
 
 
-def user_event(session: Session, user: User, service: ConversationService, event_type: str, fields: Fields) -> None:
+def user_event(
+    session: Session,
+    user: User,
+    service: ConversationService,
+    event_type: str,
+    fields: Fields,
+    conversation_sid: str | None = None,
+    webhooks_possible: bool | None = None,
+) -> None:
+    """An event in the user's own stream, numbered under the user's row lock. `webhooks_possible` defaults to the
+    service having a post-event target; the chat clients' own events pass False."""
     seq = _next_seq(session, _USERS, user.id)
     set_committed_value(user, "last_event_seq", seq)
     record(
@@ -224,9 +234,9 @@ def user_event(session: Session, user: User, service: ConversationService, event
         service_id=user.service_id,
         service_sid=service.sid,
         conversation_id=None,
-        conversation_sid=None,
+        conversation_sid=conversation_sid,
         resource_sid=user.sid,
-        webhooks_possible=service.post_webhooks,
+        webhooks_possible=service.post_webhooks if webhooks_possible is None else webhooks_possible,
     )
 
 
@@ -235,39 +245,13 @@ def membership_event(
 ) -> None:
     """Numbers a change of the user's participations in the user's own stream, so the user's list of
     conversations (which spans conversations) has one order that commits in sequence (the user's row lock)."""
-    seq = _next_seq(session, _USERS, user.id)
-    set_committed_value(user, "last_event_seq", seq)
-    record(
-        session,
-        MEMBERSHIP_CHANGED,
-        {"ConversationSid": conversation_sid, "Change": change},
-        stream_sid=user.sid,
-        seq=seq,
-        service_id=user.service_id,
-        service_sid=service.sid,
-        conversation_id=None,
-        conversation_sid=conversation_sid,
-        resource_sid=user.sid,
-        webhooks_possible=False,
-    )
+    fields = {"ConversationSid": conversation_sid, "Change": change}
+    user_event(session, user, service, MEMBERSHIP_CHANGED, fields, conversation_sid, webhooks_possible=False)
 
 
 def reachability_event(session: Session, user: User, service: ConversationService, online: bool) -> None:
-    seq = _next_seq(session, _USERS, user.id)
-    set_committed_value(user, "last_event_seq", seq)
-    record(
-        session,
-        REACHABILITY_CHANGED,
-        {"Online": "true" if online else "false"},
-        stream_sid=user.sid,
-        seq=seq,
-        service_id=user.service_id,
-        service_sid=service.sid,
-        conversation_id=None,
-        conversation_sid=None,
-        resource_sid=user.sid,
-        webhooks_possible=False,
-    )
+    fields = {"Online": "true" if online else "false"}
+    user_event(session, user, service, REACHABILITY_CHANGED, fields, webhooks_possible=False)
 
 
 def stream(session: Session, stream_sid: str, after_seq: int = 0, limit: int = 1000) -> list[ChangeEvent]:

@@ -10,6 +10,7 @@ import secrets
 import time
 import uuid
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
@@ -18,10 +19,9 @@ from websockets.exceptions import ConnectionClosed
 from bridge import access_tokens, jsontext
 from bridge.access_tokens import ChatClient
 from bridge.chat import feed, objects, sync_reads
-from bridge.chat.access import Caller
+from bridge.chat.access import Caller, caller_for
 from bridge.chat.client_api import Reply, Request
 from bridge.errors import BridgeError
-from bridge.services import find_service
 from gateway.frames import Frame, FrameError, decode, encode
 
 if TYPE_CHECKING:
@@ -34,9 +34,6 @@ OUTBOX_LIMIT = 5000  # frames waiting for a slow client before it is told to rec
 BAD_FRAMES_LIMIT = 20
 SYNC_EVENT = "twilio.sync.event"
 TYPING_EVENT = "twilio.ipmsg.typing_indicator"
-HTTP_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-                401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 409: "Conflict",
-                429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
 
 
 class Connection:
@@ -118,7 +115,7 @@ class Connection:
 
     def refuse(self, request_id: str, error: BridgeError) -> None:
         """Twilsock's refusal of an init or update: 401/403 end the session (the SDK's "denied")."""
-        reason = HTTP_REASONS.get(error.status, "Unauthorized")
+        reason = _reason(error.status)
         status = {"code": error.status, "status": reason, "errorCode": error.code, "description": error.message}
         self.send({"method": "reply", "id": request_id, "status": status})
 
@@ -309,7 +306,7 @@ class Connection:
             "method": "reply",
             "id": request_id,
             "status": {"code": 200, "status": "OK"},  # the transport's status; the request's is http_status
-            "http_status": {"code": reply.status, "status": HTTP_REASONS.get(reply.status, "OK")},
+            "http_status": {"code": reply.status, "status": _reason(reply.status)},
             "http_headers": {"content-type": "application/json"},
             "payload_type": "application/json",
         }
@@ -320,9 +317,7 @@ class Connection:
         return self.client
 
     def _caller(self, session: Any) -> Caller:
-        client = self._client()
-        base = self.gateway.settings.public_base_url
-        return Caller(find_service(session, client.service_sid), client.identity, base)
+        return caller_for(session, self._client(), self.gateway.settings.public_base_url)
 
     def _sync_read(self, request: Request) -> Reply:
         parts = [part for part in request.path.split("/") if part][1:]
@@ -487,6 +482,13 @@ def _message_types(registrations: Any) -> set[str]:
         if isinstance(types, list):
             wanted |= {t for t in types if isinstance(t, str)}
     return wanted
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 def _close_header(code: int, text: str) -> dict[str, Any]:

@@ -9,8 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bridge import errors
+from bridge.access_tokens import ChatClient
 from bridge.errors import BridgeError, not_found
 from bridge.models import Conversation, ConversationService, Participant, User
+from bridge.services import find_service
 from bridge.sids import is_sid
 
 FORBIDDEN = 20403  # Twilio's "forbidden" code, with HTTP 403
@@ -32,6 +34,10 @@ class Caller:
     service: ConversationService
     identity: str
     base_url: str  # the bridge's public URL: the links it hands out are under it (only media ones are dialled)
+
+
+def caller_for(session: Session, client: ChatClient, base_url: str) -> Caller:
+    return Caller(find_service(session, client.service_sid), client.identity, base_url)
 
 
 def participation(session: Session, conversation: Conversation, identity: str) -> Participant | None:

@@ -33,7 +33,15 @@ from bridge import (
 )
 from bridge.access_tokens import ChatClient
 from bridge.chat import objects
-from bridge.chat.access import Caller, forbidden, participation, visible_conversation
+from bridge.chat.access import (
+    Caller,
+    caller_for,
+    conversation_by_sid,
+    forbidden,
+    participation,
+    user_by_identity,
+    visible_conversation,
+)
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError, invalid, not_found
@@ -99,7 +107,7 @@ class ClientApi:
             return error_reply(error)
 
     def _caller(self, session: Session, client: ChatClient) -> Caller:
-        return Caller(find_service(session, client.service_sid), client.identity, self.settings.public_base_url)
+        return caller_for(session, client, self.settings.public_base_url)
 
     def _route(self, client: ChatClient, request: Request) -> Reply:
         parts = [unquote(part) for part in request.path.strip("/").split("/")]
@@ -296,7 +304,7 @@ class ClientApi:
         }
 
     def _find_user(self, session: Session, caller: Caller, identity: str) -> User:
-        user = session.scalar(select(User).where(User.service_id == caller.service.id, User.identity == identity))
+        user = user_by_identity(session, caller, identity)
         if user is None:
             raise not_found(f"User {identity} not found")
         return user
@@ -324,17 +332,36 @@ class ClientApi:
         if identity != caller.identity:
             raise forbidden("A user's conversations are theirs alone")
 
+    def _counts(self, session: Session, conversation_ids: list[int]) -> dict[int, tuple[int, int]]:
+        """(messages, participants) of each conversation, in two grouped queries for a whole page."""
+        messages_by_id = dict(
+            session.execute(
+                select(Message.conversation_id, func.count())
+                .where(Message.conversation_id.in_(conversation_ids))
+                .group_by(Message.conversation_id)
+            ).all()
+        )
+        members_by_id = dict(
+            session.execute(
+                select(Participant.conversation_id, func.count())
+                .where(Participant.conversation_id.in_(conversation_ids))
+                .group_by(Participant.conversation_id)
+            ).all()
+        )
+        return {i: (messages_by_id.get(i, 0), members_by_id.get(i, 0)) for i in conversation_ids}
+
     def _conversation(
-        self, session: Session, caller: Caller, conversation: Conversation, joined: Participant | None = None
+        self,
+        session: Session,
+        caller: Caller,
+        conversation: Conversation,
+        joined: Participant | None = None,
+        counts: tuple[int, int] | None = None,
     ) -> dict[str, Any]:
+        """`counts`: (messages, participants), when the caller read them for a page at once."""
         joined = joined or participation(session, conversation, caller.identity)
         document, message_list, roster = objects.conversation_objects(conversation.sid)
-        counts = session.execute(
-            select(func.count(), func.max(Message.index)).where(Message.conversation_id == conversation.id)
-        ).one()
-        members = session.scalar(
-            select(func.count()).select_from(Participant).where(Participant.conversation_id == conversation.id)
-        )
+        message_count, members = counts or self._counts(session, [conversation.id])[conversation.id]
         link = f"{self._links(caller)['conversations']}/{conversation.sid}"
         body: dict[str, Any] = {
             "sid": conversation.sid,
@@ -350,8 +377,8 @@ class ClientApi:
             "status": "joined" if joined else "notParticipating",
             "last_read_message_index": joined.last_read_message_index if joined else None,
             "notification_level": joined.notification_level if joined else "default",
-            "messages_count": counts[0] or 0,
-            "participants_count": members or 0,
+            "messages_count": message_count,
+            "participants_count": members,
             "sync_objects": {
                 "conversation": document.sid,
                 "messages": message_list.sid,
@@ -362,7 +389,7 @@ class ClientApi:
         }
         if joined is not None:
             unread = user_conversations.unread_counts(session, [joined])[joined.id]
-            body["unread_messages_count"] = unread if unread is not None else (counts[0] or 0)
+            body["unread_messages_count"] = unread if unread is not None else message_count
         return body
 
     def _my_conversations(self, session: Session, caller: Caller, identity: str, token: str | None) -> Reply:
@@ -379,7 +406,11 @@ class ClientApi:
         rows = list(session.execute(query))
         page = rows[:MY_CONVERSATIONS_PAGE]
         next_token = page[-1][1].sid if len(rows) > MY_CONVERSATIONS_PAGE else None
-        items = [self._conversation(session, caller, conversation, joined) for joined, conversation in page]
+        counts = self._counts(session, [conversation.id for _, conversation in page])
+        items = [
+            self._conversation(session, caller, conversation, joined, counts[conversation.id])
+            for joined, conversation in page
+        ]
         return Reply(200, {"conversations": items, "meta": {"next_token": next_token, "previous_token": None}})
 
     def _participation(self, session: Session, caller: Caller, ref: str) -> tuple[Conversation, Participant]:
@@ -420,10 +451,7 @@ class ClientApi:
     # --- conversations ---
 
     def _visible(self, session: Session, caller: Caller, sid: str) -> Conversation:
-        found = session.scalar(
-            select(Conversation).where(Conversation.sid == sid, Conversation.service_id == caller.service.id)
-        )
-        return visible_conversation(session, caller, found)
+        return visible_conversation(session, caller, conversation_by_sid(session, caller, sid))
 
     def _joined(self, session: Session, caller: Caller, sid: str) -> tuple[Conversation, Participant]:
         conversation = self._visible(session, caller, sid)
@@ -493,10 +521,7 @@ class ClientApi:
             "ParticipantSid": joined.sid,
         }
         requested = {"Author": caller.identity, "Body": _str(body, "body"), "Attributes": _json(body, "attributes")}
-        fields = event_fields.pre_event_fields(pre.MESSAGE_ADD, current, requested)
-        return pre.prepare(
-            session, caller.service, pre.MESSAGE_ADD, fields, source=events.SDK, client_identity=caller.identity
-        )
+        return self._ask_first(session, caller, pre.MESSAGE_ADD, current, requested)
 
     def _ask_first(
         self, session: Session, caller: Caller, event_type: str, current: dict[str, str], requested: dict[str, Any]

@@ -16,7 +16,14 @@ from sqlalchemy.orm import Session
 
 from bridge import messages as domain_messages
 from bridge.chat import objects, views
-from bridge.chat.access import Caller, forbidden, sync_not_found, user_by_sid, visible_conversation
+from bridge.chat.access import (
+    Caller,
+    conversation_by_sid,
+    forbidden,
+    sync_not_found,
+    user_by_sid,
+    visible_conversation,
+)
 from bridge.chat.objects import LIST, MAP, SyncObject
 from bridge.errors import BridgeError, invalid
 from bridge.models import Conversation, Message, Participant, User
@@ -50,9 +57,7 @@ def resolve(
     if obj is None or (expected_type is not None and obj.type != expected_type):
         raise sync_not_found(object_id)
     if obj.owner_sid.startswith("CH"):
-        conversation = session.scalar(
-            select(Conversation).where(Conversation.sid == obj.owner_sid, Conversation.service_id == caller.service.id)
-        )
+        conversation = conversation_by_sid(session, caller, obj.owner_sid)
         if conversation is None:
             raise sync_not_found(object_id)
         return obj, visible_conversation(session, caller, conversation)

@@ -116,6 +116,20 @@ class Findings:
         self.hangs += 1
         self.add(operation, problem, None, reproduce)
 
+    def unanswered(self, operation: str, mode: str, error_log: ErrorLog, reproduce: str) -> None:
+        """An upstream request that got no reply in time."""
+        TALLY.count(operation, mode, None)
+        self.hung(operation, reproduce)
+        self.logged(error_log, reproduce)
+
+    def judge(self, operation: str, mode: str, reply: Frame, reproduce: str) -> int | None:
+        """Tallies an upstream reply and records what is wrong with it; returns its HTTP status."""
+        problems, status = reply_problems(reply)
+        TALLY.count(operation, mode, status)
+        for problem in problems:
+            self.add(operation, problem, status, reproduce)
+        return status
+
     def logged(self, error_log: ErrorLog, reproduce: str) -> None:
         """What the gateway logged as errors, by exception (a lost task's is logged later, by the collector)."""
         for error in error_log.take():
@@ -844,18 +858,13 @@ def test_generated_client_api_requests_are_answered_below_500_and_write_only_whe
             client.socket.send(frame)
             reply = client.reply_to(rid, findings.timeout)
         except TimeoutError:
-            TALLY.count(case.operation, "gateway-client-api", None)
-            findings.hung(case.operation, reproduce)
-            findings.logged(error_log, reproduce)
+            findings.unanswered(case.operation, "gateway-client-api", error_log, reproduce)
             return
         except ConnectionClosed:
             findings.add(case.operation, f"the socket closed (close {close_code(client)})", None, reproduce)
             holder[0] = world.connect()
             return
-        problems, status = reply_problems(reply)
-        TALLY.count(case.operation, "gateway-client-api", status)
-        for problem in problems:
-            findings.add(case.operation, problem, status, reproduce)
+        status = findings.judge(case.operation, "gateway-client-api", reply, reproduce)
         findings.logged(error_log, reproduce)
         if case.method.upper() != "GET":
             after = protected_state(world)
@@ -1052,14 +1061,9 @@ def test_generated_sync_reads_are_answered_below_500(world: World, bystander: Ra
         try:
             reply = sync.request(http, None, "")
         except TimeoutError:
-            TALLY.count(operation, "gateway-sync-read", None)
-            findings.hung(operation, reproduce)
-            findings.logged(error_log, reproduce)
+            findings.unanswered(operation, "gateway-sync-read", error_log, reproduce)
             return
-        problems, status = reply_problems(reply)
-        TALLY.count(operation, "gateway-sync-read", status)
-        for problem in problems:
-            findings.add(operation, problem, status, reproduce)
+        status = findings.judge(operation, "gateway-sync-read", reply, reproduce)
         if status == 200 and not sync.oracle.readable(case.ref.resolve(world)):
             findings.add(operation, "read an object alice may not read", status, reproduce)
         findings.logged(error_log, reproduce)
@@ -1155,14 +1159,9 @@ def test_generated_subscriptions_fail_as_notifications_and_leak_nothing(
         try:
             reply = sync.request(SUBSCRIPTIONS, payload_type, text)
         except TimeoutError:
-            TALLY.count(operation, "gateway-subscription", None)
-            findings.hung(operation, reproduce)
-            findings.logged(error_log, reproduce)
+            findings.unanswered(operation, "gateway-subscription", error_log, reproduce)
             return
-        problems, status = reply_problems(reply)
-        TALLY.count(operation, "gateway-subscription", status)
-        for problem in problems:
-            findings.add(operation, problem, status, reproduce)
+        status = findings.judge(operation, "gateway-subscription", reply, reproduce)
         outcome = expected(value)
         # An action other than establish or cancel: a 400 (or, as the gateway once did, taken as establish). NUL
         # anywhere in a request: a 400 too (the REST API refuses them as well).
