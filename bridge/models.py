@@ -117,6 +117,9 @@ class ConversationService(Base, Timestamps):
     # webhooks pays no query for them.
     pre_webhooks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     post_webhooks: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Push notification settings (`/Configuration/Notifications`), as the REST resource nests them:
+    # {"log_enabled": bool, "new_message": {...}, "added_to_conversation": {...}, "removed_from_conversation": {...}}.
+    notifications: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class Role(Base, Timestamps):
@@ -167,6 +170,8 @@ class MessagingService(Base, Timestamps):
     use_inbound_webhook_on_number: Mapped[bool] = mapped_column(Boolean, default=False)
     # The reply to HELP/INFO. None: the carrier answers (Twilio does by default), the bridge stays silent.
     help_text: Mapped[str | None] = mapped_column(Text)
+    # Where it came from: "api" (created here) or "carrier" (read from the carrier account, same SID).
+    origin: Mapped[str] = mapped_column(String(16), default="api", server_default=text("'api'"))
 
     senders: Mapped[list[Sender]] = relationship(back_populates="messaging_service", passive_deletes=True)
 
@@ -183,8 +188,25 @@ class Sender(Base, Timestamps):
     address: Mapped[str] = mapped_column(String(64), unique=True)
     channel: Mapped[str] = mapped_column(String(16))
     country_code: Mapped[str | None] = mapped_column(String(2))
+    # "api" (added here), "carrier" (the carrier account lists it in this service) or "account" (a number of the
+    # carrier account, or of the simulator, that joined this pool when a participant first named it).
+    origin: Mapped[str] = mapped_column(String(16), default="api", server_default=text("'api'"))
 
     messaging_service: Mapped[MessagingService] = relationship(back_populates="senders")
+
+
+class CarrierNumber(Base, Timestamps):
+    """A phone number or WhatsApp sender of the carrier account, as the last sync read it: a valid proxy address
+    even before it is in any pool, as every number of a Twilio account is."""
+
+    __tablename__ = "carrier_numbers"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), unique=True)  # +E164 or whatsapp:+E164
+    channel: Mapped[str] = mapped_column(String(16))
+    carrier_sid: Mapped[str | None] = mapped_column(String(34))  # PN... (numbers) or XE... (WhatsApp senders)
+    # The carrier's messaging service that holds it, if any.
+    carrier_messaging_service_sid: Mapped[str | None] = mapped_column(String(34))
+    synced_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Conversation(Base, Timestamps):
@@ -559,9 +581,6 @@ class WebhookAttempt(Base):
     will_retry: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-ALL_TABLES = [table.name for table in Base.metadata.sorted_tables]
-
-
 class ClientMutation(Base):
     """A chat client's write, by the `X-Twilio-Mutation-Id` its SDK sent: a retry of the same write is answered
     with where its result is (Twilio's 202 and `resource_url`) rather than done twice. Written in the write's
@@ -575,3 +594,74 @@ class ClientMutation(Base):
     mutation_id: Mapped[str] = mapped_column(String(64))
     resource_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PushCredential(Base, Timestamps):
+    """A push credential (`CR`, `/v1/Credentials`): the account's FCM, GCM or APNs keys. Recoverable on purpose,
+    since the workers sign with them; never returned by the API."""
+
+    __tablename__ = "push_credentials"
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    friendly_name: Mapped[str | None] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(8))  # apn | gcm | fcm
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)  # APNs: the development environment
+    certificate: Mapped[str | None] = mapped_column(Text)  # APNs: PEM
+    private_key: Mapped[str | None] = mapped_column(Text)  # APNs: PEM
+    api_key: Mapped[str | None] = mapped_column(Text)  # GCM
+    secret: Mapped[str | None] = mapped_column(Text)  # FCM: the service account's JSON key
+
+
+class PushBinding(Base, Timestamps):
+    """A device registered for push (`BS`): made by the SDK's `setPushRegistrationId` through the gateway's push
+    registry, listed and deleted over REST. A device token is registered once per service and channel; a new
+    registration of it (another identity on the same device) replaces the old one."""
+
+    __tablename__ = "push_bindings"
+    __table_args__ = (
+        UniqueConstraint("service_id", "binding_type", "address"),
+        Index("ix_push_bindings_service_id_identity", "service_id", "identity"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"))
+    identity: Mapped[str] = mapped_column(String(256))
+    credential_sid: Mapped[str | None] = mapped_column(String(34))  # from the token's ChatGrant
+    binding_type: Mapped[str] = mapped_column(String(16))  # apn | gcm | fcm
+    address: Mapped[str] = mapped_column(String(512))  # the device token; never returned by the API
+    endpoint: Mapped[str] = mapped_column(String(256))
+    message_types: Mapped[list[Any]] = mapped_column(default=list)  # short names: new_message, ...
+
+
+class PushSend(Base, Timestamps):
+    """One push to one device, planned from a change event: the push outbox. Planning it twice never pushes twice
+    (one row per event and binding); a worker claims, sends, retries and records the outcome.
+
+        pending -> sending -> sent
+                      |  \\-> pending (retry later: timeouts, 429, 5xx)
+                      \\---> failed (any other answer, or out of attempts) | unregistered (the token is dead)
+        pending -> skipped (the user had a socket open when it was due)
+    """
+
+    __tablename__ = "push_sends"
+    __table_args__ = (
+        UniqueConstraint("event_id", "binding_id"),
+        Index("ix_push_sends_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    sid: Mapped[str] = mapped_column(String(34), unique=True)  # NT...
+    service_id: Mapped[int] = mapped_column(Id, ForeignKey("services.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(Id)  # events.id (no foreign key: the log is pruned, the outbox kept)
+    binding_id: Mapped[int | None] = mapped_column(Id, ForeignKey("push_bindings.id", ondelete="SET NULL"))
+    identity: Mapped[str] = mapped_column(String(256))
+    message_type: Mapped[str] = mapped_column(String(64))  # twilio.conversations.new_message, ...
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)  # rendered fields, before platform framing
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+
+ALL_TABLES = [table.name for table in Base.metadata.sorted_tables]
