@@ -88,6 +88,12 @@ class Settings:
     metrics_port: int | None = None  # a worker serves its own metrics on this port (web processes use /metrics)
     gateway_port: int = DEFAULT_PORT + 1  # `bridge run`'s chat gateway (a deployed gateway listens on its $PORT)
     metrics_address: str = "127.0.0.1"  # the interface a worker's metrics endpoint listens on
+    # Push notifications (bridge/push/): where FCM and APNs are (None: Google's and Apple's own), a CA bundle to
+    # trust for APNs instead of the public ones, and attempts before a push fails.
+    fcm_url: str | None = None
+    apns_url: str | None = None
+    apns_ca_file: str | None = None
+    push_max_attempts: int = 8
 
     @property
     def database_is_sqlite(self) -> bool:
@@ -168,6 +174,10 @@ class Settings:
             metrics_port=_optional_int(env, "BRIDGE_METRICS_PORT"),
             gateway_port=_int(env, "BRIDGE_GATEWAY_PORT", port + 1),
             metrics_address=env.get("BRIDGE_METRICS_ADDRESS") or "127.0.0.1",
+            fcm_url=(env.get("BRIDGE_FCM_URL") or "").rstrip("/") or None,
+            apns_url=(env.get("BRIDGE_APNS_URL") or "").rstrip("/") or None,
+            apns_ca_file=env.get("BRIDGE_APNS_CA_FILE") or None,
+            push_max_attempts=_int(env, "BRIDGE_PUSH_MAX_ATTEMPTS", 8),
         )
 
 
