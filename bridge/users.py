@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from bridge import errors, event_fields, events, roles
 from bridge.errors import conflict, invalid, not_found
 from bridge.models import ConversationService, User
+from bridge.push import bindings
 from bridge.sids import is_sid, new_sid
 from bridge.validation import UNSET, USER_ATTRIBUTES_LIMIT, attributes, text
 
@@ -104,6 +105,7 @@ def update_user(
 
 
 def delete_user(session: Session, user: User) -> None:
+    bindings.remove_identity(session, user.service_id, user.identity)  # its devices stop receiving pushes
     session.delete(user)
     session.flush()
 

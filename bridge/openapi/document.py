@@ -1,10 +1,9 @@
 """The bridge's own OpenAPI 3 document, served at `GET /openapi.json`.
 
-It is derived from Twilio's Conversations v1 spec (shipped beside this module): the operations the bridge
-implements keep Twilio's paths, parameters and response schemas; the ones it does not serve are dropped
-(`UNIMPLEMENTED_TWILIO_OPERATIONS`). Added: the error responses each operation can answer (Twilio's spec lists
-successes only), the bridge's extension parameters, and the bridge's own endpoints (the Messaging subset, Media,
-the carrier webhooks and the admin JSON API).
+It is derived from Twilio's Conversations v1 spec (shipped beside this module): all 103 of its operations, with
+Twilio's paths, parameters and response schemas. Added: the error responses each operation can answer (Twilio's
+spec lists successes only), the bridge's extension parameters, and the bridge's own endpoints (the Messaging
+subset, Media, the carrier webhooks and the admin JSON API).
 
 Unknown parameters are ignored on the Twilio-compatible API, as Twilio does; the admin API refuses them
 (`x-bridge-unknown-parameters: refused`), because a misspelt filter must not widen a replay.
@@ -25,19 +24,6 @@ TWILIO_SPEC_PATH = Path(__file__).with_name("twilio_conversations_v1.json")
 METHODS = ("get", "post", "delete", "put", "patch")
 UNKNOWN_PARAMETERS = "x-bridge-unknown-parameters"  # "ignored" (Twilio's API) or "refused" (admin API)
 TWILIO_OPERATION_ID = "x-twilio-operation-id"  # Twilio's name, where the merged document had to rename
-
-# Twilio's operations the bridge does not serve (README, "Not implemented yet"): push credentials, bindings and
-# push notification settings.
-UNIMPLEMENTED_TWILIO_OPERATIONS = frozenset(
-    {
-        *(f"{verb}Credential" for verb in ("Create", "List", "Fetch", "Update", "Delete")),
-        "FetchServiceBinding",
-        "ListServiceBinding",
-        "DeleteServiceBinding",
-        "FetchServiceNotification",
-        "UpdateServiceNotification",
-    }
-)
 
 ERROR_DESCRIPTIONS = {
     304: "Not modified (If-None-Match matched the content's ETag)",
@@ -652,8 +638,7 @@ def _document_text() -> str:
         kept: dict[str, Any] = {}
         for key, value in item.items():
             if key in METHODS:
-                if value["operationId"] not in UNIMPLEMENTED_TWILIO_OPERATIONS:
-                    kept[key] = _twilio_operation(key, value)
+                kept[key] = _twilio_operation(key, value)
             elif key != "servers":  # Twilio's per-path servers point at twilio.com
                 kept[key] = value
         if any(method in kept for method in METHODS):

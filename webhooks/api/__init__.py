@@ -15,6 +15,7 @@ def blueprints() -> list[Blueprint]:
         messaging,
         participant_conversations,
         participants,
+        push,
         roles,
         services,
         user_conversations,
@@ -37,6 +38,7 @@ def blueprints() -> list[Blueprint]:
             address_configurations,
             webhooks,
             messaging,
+            push,
             media,  # MCS-like Media, and the public /media/{ME}/{token} content URLs
         )
     ]
