@@ -56,6 +56,7 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_api_base_url: str = "https://api.twilio.com"
     carrier_timeout: float = 10.0
+    carrier_sync_seconds: float = 900.0  # how often beat reads the carrier account's numbers (0: only at worker start)
     # Delivery: attempts before a delivery fails, backoff bounds, how long a claim lasts, sweep period.
     delivery_max_attempts: int = 8
     retry_base_seconds: float = 2.0
@@ -147,6 +148,7 @@ class Settings:
             twilio_auth_token=twilio_token,
             twilio_api_base_url=(env.get("TWILIO_API_BASE_URL") or "https://api.twilio.com").rstrip("/"),
             carrier_timeout=_float(env, "BRIDGE_CARRIER_TIMEOUT", 10.0),
+            carrier_sync_seconds=_float(env, "BRIDGE_CARRIER_SYNC_SECONDS", 900.0),
             delivery_max_attempts=_int(env, "BRIDGE_DELIVERY_MAX_ATTEMPTS", 8),
             retry_base_seconds=_float(env, "BRIDGE_RETRY_BASE_SECONDS", 2.0),
             retry_max_seconds=_float(env, "BRIDGE_RETRY_MAX_SECONDS", 600.0),
