@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import ssl
 import threading
 import time
@@ -226,54 +225,15 @@ class LocalCA:
 
 @pytest.fixture(scope="module")
 def local_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from tests.support.tls import LocalAuthority
 
-    folder = tmp_path_factory.mktemp("tls")
-    now = datetime.datetime.now(datetime.UTC)
-
-    def certificate(subject: str, key: Any, issuer: Any, issuer_key: Any, is_ca: bool) -> Any:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(issuer)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        )
-        if is_ca:
-            builder = builder.add_extension(
-                x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-            ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        else:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False
-            ).add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
-        return builder.sign(issuer_key, hashes.SHA256())
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bridge test CA")])
-    ca_cert = certificate("bridge test CA", ca_key, ca_name, ca_key, is_ca=True)
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = certificate("localhost", server_key, ca_name, ca_key, is_ca=False)
-
-    ca_file, cert_file, key_file = folder / "ca.pem", folder / "server.pem", folder / "server.key"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    authority = LocalAuthority(tmp_path_factory.mktemp("tls"))
+    server = authority.issue("localhost", server=True)
     server_names: list[str] = []
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
+    context.load_cert_chain(server.certificate_file, server.key_file)
     context.sni_callback = lambda _sock, name, _ctx: server_names.append(str(name))  # type: ignore[assignment,misc]
-    return LocalCA(str(ca_file), context, server_names)
+    return LocalCA(str(authority.ca_file), context, server_names)
 
 
 @pytest.fixture
