@@ -27,6 +27,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from bridge import db
 from bridge.event_fields import Fields, shaped
 from bridge.models import ChangeEvent, Conversation, ConversationService, User
+from bridge.push import planner as push_planner
 from bridge.timeutil import utcnow
 
 # Post-event types (Twilio's names).
@@ -125,11 +126,13 @@ def record(
     resource_sid: str | None,
     webhooks_possible: bool,
     origin: Origin | None = None,
+    pushes_possible: bool = False,
 ) -> None:
     """Writes one event (Core: this runs for every message and every receipt). `webhooks_possible`: the service
-    (or the conversation) has a post-event target at all; without one the event is written as planned."""
+    (or the conversation) has a post-event target at all; `pushes_possible`: its push setting for this event is
+    on (pushes go whoever acted). With neither the event is written as planned."""
     origin = origin or origin_of(session)
-    wanted = origin.fires_webhooks and webhooks_possible
+    wanted = (origin.fires_webhooks and webhooks_possible) or pushes_possible
     event_id = session.execute(
         insert(_EVENTS)
         .values(
@@ -179,6 +182,7 @@ def conversation_event(
         resource_sid=resource_sid or conversation.sid,
         webhooks_possible=conversation.service.post_webhooks or conversation.scoped_webhooks,
         origin=origin,
+        pushes_possible=push_planner.wanted(conversation.service, event_type),
     )
 
 

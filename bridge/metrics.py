@@ -69,6 +69,19 @@ PRE_EVENT_WEBHOOKS = Counter(
     ["event_type", "verdict"],
 )
 
+PUSHES = Counter(
+    "bridge_pushes",
+    "Push notification attempts, by platform (fcm, apn) and outcome: sent, retried (no answer, 429, 5xx: tried "
+    "again later), failed (kept for replay), unregistered (the token is dead, its binding deleted) or skipped (the "
+    "user had a chat socket open).",
+    ["platform", "outcome"],
+)
+
+
+def push_attempt(platform: str, status: str) -> None:
+    """One push's outcome; `status` is its new one (pending: retried)."""
+    PUSHES.labels(platform, "retried" if status == "pending" else status).inc()
+
 
 def conversation_webhook_attempt(event_type: str, status: str, lag_seconds: float | None) -> None:
     """One attempt's outcome; `status` is the call's new one (delivered, pending: retried, failed)."""

@@ -58,6 +58,9 @@ def configure(app: Celery, settings: Settings) -> None:
                 "bridge.ask_pre_event",
                 "bridge.sweep_webhooks",
                 "bridge.prune_events",
+                # Pushes wait on FCM's and APNs' servers as webhooks wait on the application's.
+                "bridge.send_pushes",
+                "bridge.sweep_pushes",
             )
         },
         broker_connection_retry_on_startup=True,
@@ -77,6 +80,10 @@ def configure(app: Celery, settings: Settings) -> None:
             "expire-conversation-timers": {"task": "bridge.expire_timers", "schedule": timedelta(seconds=15)},
             "sweep-webhooks": {
                 "task": "bridge.sweep_webhooks",
+                "schedule": timedelta(seconds=settings.sweep_interval_seconds),
+            },
+            "sweep-pushes": {
+                "task": "bridge.sweep_pushes",
                 "schedule": timedelta(seconds=settings.sweep_interval_seconds),
             },
             "prune-events": {

@@ -21,12 +21,21 @@ def planner_wanted() -> bool:
 
 def enqueue(work: list[tuple[str, int]]) -> None:
     from workers.celery_app import app
-    from workers.tasks import ask_pre_event, deliver, deliver_batch, fetch_media, plan_webhooks, send_webhook
+    from workers.tasks import (
+        ask_pre_event,
+        deliver,
+        deliver_batch,
+        fetch_media,
+        plan_webhooks,
+        send_pushes,
+        send_webhook,
+    )
 
     deliveries = [row_id for task, row_id in work if task == "deliver"]
     media = [row_id for task, row_id in work if task == "fetch_media"]
     calls = [row_id for task, row_id in work if task == "send_webhook"]
     held = [row_id for task, row_id in work if task == "ask_pre_event"]
+    pushes = [row_id for task, row_id in work if task == "send_push"]
     # One producer (one broker connection) for everything, one task for a transaction's deliveries, and one
     # planner however many events the transaction wrote (a planner takes every unplanned event).
     with app.producer_or_acquire() as producer:
@@ -38,6 +47,8 @@ def enqueue(work: list[tuple[str, int]]) -> None:
             send_webhook.apply_async(args=[row_id], producer=producer)
         for row_id in held:
             ask_pre_event.apply_async(args=[row_id], producer=producer)
+        if pushes:
+            send_pushes.apply_async(args=[pushes], producer=producer)  # one task for a planning batch's pushes
         if len(deliveries) == 1:
             deliver.apply_async(args=deliveries, producer=producer)
         elif deliveries:

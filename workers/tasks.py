@@ -11,7 +11,8 @@ import redis
 from bridge import delivery, events, inbound_media, timers
 from bridge.chat import client_api
 from bridge.hooks import outbox
-from workers import coordination, hooks
+from bridge.push import outbox as push_outbox
+from workers import coordination, hooks, push
 from workers.celery_app import app
 from workers.context import context
 from workers.deliver import run_batch, run_delivery
@@ -121,6 +122,23 @@ def sweep_webhooks() -> None:
         log.info("sweeper re-enqueued %d webhook calls", len(again))
 
 
+@app.task(name="bridge.send_pushes", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def send_pushes(send_ids: list[int]) -> None:
+    """An event's pushes (or a sweep's) in one task; each retry goes again on its own."""
+    for send_id, delay in push.run_pushes(context(), send_ids):
+        if delay <= MAX_COUNTDOWN_SECONDS:
+            send_pushes.apply_async(args=[[send_id]], countdown=delay)
+
+
+@app.task(name="bridge.sweep_pushes", ignore_result=True)
+def sweep_pushes() -> None:
+    """Re-enqueues pushes Redis lost, whose retry wait outlasted a countdown, or whose worker died."""
+    again = push.sweep(context())
+    if again:
+        send_pushes.apply_async(args=[again])
+        log.info("sweeper re-enqueued %d pushes", len(again))
+
+
 @app.task(name="bridge.prune_events", ignore_result=True)
 def prune_events() -> None:
     """Keeps the event log and the delivered webhook calls to BRIDGE_EVENT_RETENTION_DAYS."""
@@ -132,5 +150,9 @@ def prune_events() -> None:
         pruned_calls = outbox.prune(session, retention)
     with ctx.database.transaction() as session:
         client_api.prune_mutations(session, retention)
-    if pruned or pruned_calls:
-        log.info("pruned %d events and %d delivered webhook calls", pruned, pruned_calls)
+    with ctx.database.transaction() as session:
+        pruned_pushes = push_outbox.prune(session, retention)
+    if pruned or pruned_calls or pruned_pushes:
+        log.info(
+            "pruned %d events, %d delivered webhook calls and %d finished pushes", pruned, pruned_calls, pruned_pushes
+        )

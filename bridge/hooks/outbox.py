@@ -31,6 +31,7 @@ from bridge.models import (
     WebhookCall,
     WebhookSettings,
 )
+from bridge.push import planner as push_planner
 from bridge.sids import new_sid
 from bridge.timeutil import utcnow
 
@@ -140,6 +141,8 @@ def plan(session: Session, limit: int = 500) -> int:
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for event in events:
+        if not event.fires_webhooks:
+            continue  # read for its pushes only (a REST write without X-Twilio-Webhook-Enabled)
         base = {**common_fields(event), **(event.data or {})}
         for target in event_targets(lookups, event):
             rows.append(
@@ -156,6 +159,7 @@ def plan(session: Session, limit: int = 500) -> int:
                 )
             )
     _insert_calls(session, rows)
+    push_planner.plan(session, events)  # the same events' pushes, in this transaction: planned once, with them
     session.execute(
         update(ChangeEvent)
         .where(ChangeEvent.id.in_([event.id for event in events]))
