@@ -1,4 +1,5 @@
-"""What every carrier adapter speaks: one outbound message in, a carrier message SID or a CarrierError out.
+"""What every carrier adapter speaks: one outbound message in, a carrier message SID or a CarrierError out; and
+what the carrier's account holds (its numbers and messaging services), read by the sync (bridge/carrier_numbers.py).
 
 A new carrier is one outbound module here plus one webhook module in `webhooks/carriers/`.
 """
@@ -119,3 +120,31 @@ class Carrier(Protocol):
         """After an attempt whose answer was lost (since `since`): the carrier SID of `message` if the carrier
         accepted it then, None if it did not. Raises CarrierError when the carrier cannot be asked."""
         ...
+
+    def inventory(self) -> Inventory:
+        """The account's numbers and messaging services, every page read. Raises CarrierError when the carrier
+        cannot be asked."""
+        ...
+
+
+@dataclass(frozen=True)
+class AccountNumber:
+    """A number the carrier account holds: an SMS/MMS phone number (PN...) or a WhatsApp sender (XE...)."""
+
+    address: str  # +E164, or whatsapp:+E164
+    carrier_sid: str | None
+
+
+@dataclass(frozen=True)
+class AccountService:
+    """A messaging service of the carrier account (MG...) and the addresses in its sender pool."""
+
+    sid: str
+    friendly_name: str
+    senders: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Inventory:
+    numbers: tuple[AccountNumber, ...] = ()
+    services: tuple[AccountService, ...] = ()

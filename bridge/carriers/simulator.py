@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 from twilio.request_validator import RequestValidator
 
-from bridge.carriers.base import CarrierRecord, OutboundMessage, SendResult, accepted_earlier
+from bridge.carriers.base import CarrierRecord, Inventory, OutboundMessage, SendResult, accepted_earlier
 from bridge.timeutil import iso, parse_datetime, utcnow
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ class SimulatorCarrier:
             created = parse_datetime(sent["date"])
             records.append(CarrierRecord(sent["sid"], sent["to"], sent["from"], sent["body"], created))
         return accepted_earlier(records, message, since, known)
+
+    def inventory(self) -> Inventory:
+        """The simulator has no account to list: every well-formed number is one of its own, and joins a pool
+        when a participant first names it (bridge/carrier_numbers.py)."""
+        return Inventory()
 
     def _post_callbacks(self, message: OutboundMessage, sid: str) -> None:
         for status in ("sent", "delivered"):

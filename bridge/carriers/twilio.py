@@ -1,4 +1,7 @@
-"""Twilio Programmable Messaging, through the `twilio` package (`POST /2010-04-01/Accounts/{AC}/Messages.json`)."""
+"""Twilio Programmable Messaging, through the `twilio` package (`POST /2010-04-01/Accounts/{AC}/Messages.json`), and
+what the account holds: its phone numbers (`IncomingPhoneNumbers`), its WhatsApp senders (the Senders API,
+`messaging.twilio.com/v2/Channels/Senders`) and its Messaging Services with their senders
+(`messaging.twilio.com/v1/Services/{MG}/PhoneNumbers` and `/ChannelSenders`)."""
 
 from __future__ import annotations
 
@@ -21,8 +24,11 @@ from bridge import jsontext
 from bridge.carriers.base import (
     TIMEOUT,
     UNREACHABLE,
+    AccountNumber,
+    AccountService,
     CarrierError,
     CarrierRecord,
+    Inventory,
     OutboundMessage,
     SendResult,
     accepted_earlier,
@@ -30,6 +36,9 @@ from bridge.carriers.base import (
 )
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
+API_HOST, MESSAGING_HOST = "api.twilio.com", "messaging.twilio.com"
+# A WhatsApp sender in these states sends; the others (CREATING, OFFLINE, TWILIO_REVIEW, ...) cannot yet, or no more.
+WHATSAPP_SENDING = ("ONLINE", "ONLINE:UPDATING")
 # Messages a lookup reads, newest first: the bridge sends one at a time per recipient, so the one in doubt is
 # among the most recent to that (To, From) pair.
 LOOKUP_PAGE = 20
@@ -38,16 +47,18 @@ logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
 
 
 class _RoutedHttpClient(TwilioHttpClient):
-    """Sends api.twilio.com requests to the configured base URL and remembers the last response's headers."""
+    """Sends api.twilio.com requests to the configured base URL and remembers the last response's headers.
+    A base URL other than Twilio's own (a test double, a proxy) serves messaging.twilio.com's paths too."""
 
     def __init__(self, base_url: str, timeout: float) -> None:
         super().__init__(timeout=timeout)
         self.base = urlsplit(base_url.rstrip("/"))
+        self.routed_hosts = (API_HOST,) if self.base.hostname == API_HOST else (API_HOST, MESSAGING_HOST)
         self.last_headers: dict[str, str] = {}
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         parts = urlsplit(url)
-        if parts.hostname == "api.twilio.com":
+        if parts.hostname in self.routed_hosts:
             url = urlunsplit((self.base.scheme, self.base.netloc, self.base.path + parts.path, parts.query, ""))
         response = super().request(method, url, *args, **kwargs)
         self.last_headers = dict(response.headers or {})
@@ -115,6 +126,40 @@ class TwilioCarrier:
                 for item in listed
             ]
         return accepted_earlier(records, message, since, known)
+
+    def inventory(self) -> Inventory:
+        """Every page of each list (the client follows next_page_uri / meta.next_page_url). Numbers that can send
+        neither SMS nor MMS (voice or fax only) cannot be a proxy address and are left out."""
+        client, http = self._client()
+        with _carrier_errors(http):
+            numbers = [
+                AccountNumber(item.phone_number or "", item.sid)
+                for item in client.api.v2010.accounts(self.account_sid).incoming_phone_numbers.stream()
+                if _can_message(item.capabilities)
+            ]
+            numbers += [
+                AccountNumber(item.sender_id or "", item.sid)
+                for item in client.messaging.v2.channels_senders.stream(channel="whatsapp")
+                if item.status in WHATSAPP_SENDING
+            ]
+            services = []
+            for service in client.messaging.v1.services.stream():
+                pool = client.messaging.v1.services(service.sid)
+                senders = [item.phone_number or "" for item in pool.phone_numbers.stream()]
+                senders += [item.sender or "" for item in pool.channel_senders.stream() if _is_whatsapp(item.sender)]
+                services.append(AccountService(service.sid or "", service.friendly_name or "", tuple(senders)))
+        return Inventory(tuple(numbers), tuple(services))
+
+
+def _can_message(capabilities: Any) -> bool:
+    if not isinstance(capabilities, dict):
+        return True  # not said: Twilio lists capabilities for every number, so assume it can
+    return bool(capabilities.get("sms") or capabilities.get("mms"))
+
+
+def _is_whatsapp(sender: str | None) -> bool:
+    """A service's channel senders may also be Messenger or RCS senders, which are no phone proxy address."""
+    return bool(sender) and str(sender).lower().startswith("whatsapp:")
 
 
 @contextmanager

@@ -2,6 +2,11 @@
 `GET` of the same path to list (filtered by `To` and `From`, newest first, Twilio's paging envelope), with Basic
 auth, Twilio's JSON and error bodies, and signed status callbacks posted back to each message's StatusCallback.
 
+It also holds an account (`account`: numbers, WhatsApp senders, messaging services) and lists it as Twilio does:
+`GET /2010-04-01/Accounts/{AC}/IncomingPhoneNumbers.json` (paged by `next_page_uri`), and messaging.twilio.com's
+`/v2/Channels/Senders`, `/v1/Services`, `/v1/Services/{MG}/PhoneNumbers` and `/v1/Services/{MG}/ChannelSenders`
+(paged by `meta.next_page_url`, absolute URLs on messaging.twilio.com as Twilio writes them).
+
 It is the one part of the outside world the tests fake. Knobs let a test make it fail (5xx, 429 with
 Retry-After, per-number 4xx, slow answers, an answer that comes after the message was accepted), duplicate or
 reorder callbacks, and count what it received.
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -53,6 +59,36 @@ class Failure:
 
 
 @dataclass
+class AccountService:
+    sid: str
+    friendly_name: str
+    senders: list[str] = field(default_factory=list)  # +E164 (PhoneNumbers) or whatsapp:+E164 (ChannelSenders)
+
+
+@dataclass
+class Account:
+    """What the carrier account holds, as a test sets it."""
+
+    numbers: list[str] = field(default_factory=list)  # +E164, SMS- and MMS-capable
+    voice_only: list[str] = field(default_factory=list)  # numbers that cannot message
+    whatsapp: dict[str, str] = field(default_factory=dict)  # whatsapp:+E164 -> status (ONLINE, OFFLINE, ...)
+    services: list[AccountService] = field(default_factory=list)
+
+    def add_service(self, friendly_name: str, senders: list[str]) -> AccountService:
+        service = AccountService("MG" + uuid.uuid4().hex, friendly_name, senders)
+        self.services.append(service)
+        return service
+
+
+def resource_sid(prefix: str, address: str) -> str:
+    """A stable SID per address, as Twilio's never change."""
+    return prefix + uuid.uuid5(uuid.NAMESPACE_URL, address).hex
+
+
+MESSAGING_BASE = "https://messaging.twilio.com"
+
+
+@dataclass
 class FakeCarrier:
     account_sid: str = "AC" + "fa" * 16
     auth_token: str = "fake-carrier-auth-token-000000"
@@ -72,6 +108,9 @@ class FakeCarrier:
     callback_errors: int = 0
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # path -> (bytes, content type)
     media_fetches: Counter[str] = field(default_factory=Counter)  # path -> authorised fetches
+    account: Account = field(default_factory=Account)
+    inventory_requests: Counter[str] = field(default_factory=Counter)  # path -> pages served
+    inventory_failure: Failure | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -106,6 +145,9 @@ class FakeCarrier:
         self.duplicate_callbacks = False
         self.reverse_callbacks = False
         self.callback_statuses = ("sent", "delivered")
+        self.account = Account()
+        self.inventory_requests.clear()
+        self.inventory_failure = None
 
     # -- what tests read --------------------------------------------------------------------------------
 
@@ -136,6 +178,10 @@ class FakeCarrier:
     def _handle(self, request: Request) -> Response:
         if request.method == "GET" and request.path in self.media:
             return self._serve_media(request)
+        if request.method == "GET" and self._inventory_path(request.path):
+            if not self._authorized(request):
+                return self._error(Failure(401, 20003, "Authenticate"))
+            return self._inventory(request)
         expected_path = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
         if request.method not in ("GET", "POST") or request.path != expected_path:
             return self._error(Failure(404, 20404, f"The requested resource {request.path} was not found"))
@@ -201,6 +247,148 @@ class FakeCarrier:
             "uri": uri,
         }
         return Response(json.dumps(envelope), status=200, mimetype="application/json")
+
+    # -- the account's numbers and messaging services -----------------------------------------------------------
+
+    def _inventory_path(self, path: str) -> bool:
+        return path == f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json" or path.startswith(
+            ("/v1/Services", "/v2/Channels/Senders")
+        )
+
+    def _inventory(self, request: Request) -> Response:
+        with self.lock:
+            self.inventory_requests[request.path] += 1
+        if self.inventory_failure is not None:
+            return self._error(self.inventory_failure)
+        path, account = request.path, self.account
+        if path.endswith("/IncomingPhoneNumbers.json"):
+            return self._v2010_page(request, "incoming_phone_numbers", self._incoming_numbers())
+        if path == "/v2/Channels/Senders":
+            if request.args.get("Channel") != "whatsapp":
+                return self._error(Failure(400, 20001, "Channel must be whatsapp"))
+            senders = [self._channels_sender(address, status) for address, status in account.whatsapp.items()]
+            return self._meta_page(request, "senders", senders)
+        if path == "/v1/Services":
+            return self._meta_page(request, "services", [self._service(s) for s in account.services])
+        parts = path.split("/")  # ["", "v1", "Services", MG, "PhoneNumbers" | "ChannelSenders"]
+        service = next((s for s in account.services if len(parts) == 5 and s.sid == parts[3]), None)
+        if service is None or parts[4] not in ("PhoneNumbers", "ChannelSenders"):
+            return self._error(Failure(404, 20404, f"The requested resource {path} was not found"))
+        if parts[4] == "PhoneNumbers":
+            numbers = [self._service_number(service, a) for a in service.senders if not a.startswith("whatsapp:")]
+            return self._meta_page(request, "phone_numbers", numbers)
+        channel = [self._channel_sender(service, a) for a in service.senders if a.startswith("whatsapp:")]
+        return self._meta_page(request, "senders", channel)
+
+    def _page_of(self, request: Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int, int]:
+        size = max(1, min(int(request.args.get("PageSize", "50")), 1000))
+        page = int(request.args.get("Page", "0"))
+        return items[page * size : (page + 1) * size], page, size
+
+    def _v2010_page(self, request: Request, key: str, items: list[dict[str, Any]]) -> Response:
+        """The 2010 API's envelope: relative `*_page_uri`s, the next one null on the last page."""
+        chosen, page, size = self._page_of(request, items)
+
+        def uri(number: int) -> str:
+            return f"{request.path}?{urlencode({'PageSize': size, 'Page': number})}"
+
+        more = (page + 1) * size < len(items)
+        envelope = {
+            key: chosen,
+            "end": page * size + max(len(chosen) - 1, 0),
+            "first_page_uri": uri(0),
+            "next_page_uri": uri(page + 1) if more else None,
+            "page": page,
+            "page_size": size,
+            "previous_page_uri": uri(page - 1) if page else None,
+            "start": page * size,
+            "uri": uri(page),
+        }
+        return Response(json.dumps(envelope), status=200, mimetype="application/json")
+
+    def _meta_page(self, request: Request, key: str, items: list[dict[str, Any]]) -> Response:
+        """The newer APIs' envelope: `meta` with absolute URLs and the key of the list."""
+        chosen, page, size = self._page_of(request, items)
+        query = {k: v for k, v in request.args.items() if k not in ("Page", "PageSize")}
+
+        def url(number: int) -> str:
+            return f"{MESSAGING_BASE}{request.path}?{urlencode({**query, 'PageSize': size, 'Page': number})}"
+
+        more = (page + 1) * size < len(items)
+        meta = {
+            "page": page,
+            "page_size": size,
+            "first_page_url": url(0),
+            "previous_page_url": url(page - 1) if page else None,
+            "url": url(page),
+            "next_page_url": url(page + 1) if more else None,
+            "key": key,
+        }
+        return Response(json.dumps({key: chosen, "meta": meta}), status=200, mimetype="application/json")
+
+    def _incoming_numbers(self) -> list[dict[str, Any]]:
+        owned = [(a, True) for a in self.account.numbers] + [(a, False) for a in self.account.voice_only]
+        base = f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers"
+        return [
+            {
+                "sid": resource_sid("PN", address),
+                "account_sid": self.account_sid,
+                "friendly_name": address,
+                "phone_number": address,
+                "capabilities": {"voice": True, "sms": messages, "mms": messages, "fax": False},
+                "status": "in-use",
+                "api_version": "2010-04-01",
+                "uri": f"{base}/{resource_sid('PN', address)}.json",
+            }
+            for address, messages in owned
+        ]
+
+    def _channels_sender(self, address: str, status: str) -> dict[str, Any]:
+        sid = resource_sid("XE", address)
+        return {
+            "sid": sid,
+            "status": status,
+            "sender_id": address,
+            "configuration": {"waba_id": "12345678912345678"},
+            "profile": {"name": "Example"},
+            "url": f"{MESSAGING_BASE}/v2/Channels/Senders/{sid}",
+        }
+
+    def _service(self, service: AccountService) -> dict[str, Any]:
+        return {
+            "account_sid": self.account_sid,
+            "sid": service.sid,
+            "friendly_name": service.friendly_name,
+            "url": f"{MESSAGING_BASE}/v1/Services/{service.sid}",
+            "links": {
+                "phone_numbers": f"{MESSAGING_BASE}/v1/Services/{service.sid}/PhoneNumbers",
+                "channel_senders": f"{MESSAGING_BASE}/v1/Services/{service.sid}/ChannelSenders",
+            },
+        }
+
+    def _service_number(self, service: AccountService, address: str) -> dict[str, Any]:
+        sid = resource_sid("PN", address)
+        return {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "service_sid": service.sid,
+            "phone_number": address,
+            "country_code": "US",
+            "capabilities": ["SMS", "MMS"],
+            "url": f"{MESSAGING_BASE}/v1/Services/{service.sid}/PhoneNumbers/{sid}",
+        }
+
+    def _channel_sender(self, service: AccountService, address: str) -> dict[str, Any]:
+        sid = resource_sid("XE", address)
+        return {
+            "account_sid": self.account_sid,
+            "messaging_service_sid": service.sid,
+            "sid": sid,
+            "sender": address,
+            "sender_type": "WhatsApp",
+            "country_code": "US",
+            "url": f"{MESSAGING_BASE}/v1/Services/{service.sid}/ChannelSenders/{sid}",
+        }
 
     def add_media(self, data: bytes, content_type: str) -> str:
         """Media of an inbound message, kept by the carrier behind its Basic auth, as Twilio does."""
