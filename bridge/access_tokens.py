@@ -59,10 +59,12 @@ def mint(
     identity: str,
     service_sid: str,
     ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    push_credential_sid: str | None = None,
 ) -> str:
-    """A token as an application's backend makes one with twilio's helper library."""
+    """A token as an application's backend makes one with twilio's helper library (`push_credential_sid`: the
+    credential pushes to this client's devices go out with)."""
     token = AccessToken(account_sid, key_sid, secret, identity=identity, ttl=ttl_seconds)
-    token.add_grant(ChatGrant(service_sid=service_sid))
+    token.add_grant(ChatGrant(service_sid=service_sid, push_credential_sid=push_credential_sid))
     return token.to_jwt()
 
 

@@ -2,7 +2,8 @@
 // Test driver: hosts any number of named, unmodified @twilio/conversations clients and is steered by pytest
 // (tests/support/sdk_driver.py) over stdin/stdout, one JSON object per line.
 //
-// stdin, commands:  {"id": <int>, "op": "connect" | "run" | "shutdown" | "exit", ...}
+// stdin, commands:  {"id": <int>, "op": "connect" | "run" | "shutdown" | "exit" | "setPushRegistrationId"
+//                    | "unsetPushRegistrationId" | "removePushRegistrations", ...}
 // stdout, results:  {"id": <int>, "ok": true, "result": <json>}
 //                   {"id": <int>, "ok": false, "error": {"name", "message", "code", "status", "stack"}}
 // stdout, events:   {"event": <name>, "client": <client name | null>, "data": <json>, "t": <ms since start>}
@@ -337,7 +338,31 @@ async function exitDriver(code = 0) {
   process.stdout.write('', () => process.exit(code));
 }
 
-const OPS = { connect: opConnect, run: opRun, shutdown: opShutdown };
+// Push registration (the SDK sends it to its push registry, ERS, through the socket). The SDK refuses a channel
+// type other than 'fcm' or 'apn' itself; each op resolves when the registry answered.
+async function opSetPushRegistrationId(cmd) {
+  await getClient(cmd.name).setPushRegistrationId(cmd.channel_type, cmd.token);
+  return null;
+}
+
+async function opUnsetPushRegistrationId(cmd) {
+  await getClient(cmd.name).unsetPushRegistrationId(cmd.channel_type);
+  return null;
+}
+
+async function opRemovePushRegistrations(cmd) {
+  await getClient(cmd.name).removePushRegistrations(cmd.channel_type, cmd.token);
+  return null;
+}
+
+const OPS = {
+  connect: opConnect,
+  run: opRun,
+  shutdown: opShutdown,
+  setPushRegistrationId: opSetPushRegistrationId,
+  unsetPushRegistrationId: opUnsetPushRegistrationId,
+  removePushRegistrations: opRemovePushRegistrations,
+};
 
 async function handle(line) {
   if (!line.trim()) return;

@@ -213,6 +213,20 @@ class SdkDriver:
         serialize(x), sleep(ms), waitFor(emitter, event, predicate, ms) and require."""
         return self._request("run", timeout + 5.0, name=name, code=js_code, args=args, timeout_ms=int(timeout * 1000))
 
+    def set_push_registration_id(self, name: str, channel_type: str, token: str, timeout: float = 20.0) -> None:
+        """`await client.setPushRegistrationId(channel_type, token)`: registers the device token for push (the SDK
+        posts it to its push registry through the socket, after deleting the registration of a previous token)."""
+        self._request("setPushRegistrationId", timeout, name=name, channel_type=channel_type, token=token)
+
+    def unset_push_registration_id(self, name: str, channel_type: str, timeout: float = 20.0) -> None:
+        """`await client.unsetPushRegistrationId(channel_type)` (deprecated by the SDK, still sent): deletes the
+        client's registration of that channel."""
+        self._request("unsetPushRegistrationId", timeout, name=name, channel_type=channel_type)
+
+    def remove_push_registrations(self, name: str, channel_type: str, token: str, timeout: float = 20.0) -> None:
+        """`await client.removePushRegistrations(channel_type, token)`: deletes the registration of that token."""
+        self._request("removePushRegistrations", timeout, name=name, channel_type=channel_type, token=token)
+
     def shutdown(self, name: str, timeout: float = 10.0) -> None:
         """`await client.shutdown()`; the name is free again afterwards. Its recorded events are kept."""
         self._request("shutdown", timeout, name=name)
