@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bridge import access_tokens, jsontext
 from bridge.access_tokens import ChatClient
-from bridge.chat import feed, objects, sync_reads
+from bridge.chat import feed, objects, registrations, sync_reads
 from bridge.chat.access import Caller, caller_for
 from bridge.chat.client_api import Reply, Request
 from bridge.errors import BridgeError
@@ -292,6 +292,8 @@ class Connection:
                 reply = await self._typing(request)
             elif request.path.startswith("/Client/"):
                 reply = await self.gateway.run(self.gateway.api.handle, self._client(), request)
+            elif registrations.is_registration_path(request.path):  # the push registry (ers.* host)
+                reply = await self.gateway.run(registrations.handle, self.gateway.database, self._client(), request)
             else:
                 reply = Reply(404, BridgeError(20404, f"No resource at {request.path}", 404).as_dict())
         except BridgeError as error:

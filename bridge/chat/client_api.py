@@ -123,7 +123,7 @@ class ClientApi:
             raise not_found(f"No client resource at {request.path}")
         if rest[1] != client.service_sid:
             raise forbidden("The token is for another Conversation Service")
-        body = _body(request)
+        body = request_body(request)
         if _holds_nul(body):
             raise invalid("NUL characters are not allowed")
         route = rest[2:]
@@ -720,7 +720,8 @@ def _holds_nul(value: Any) -> bool:
     return False
 
 
-def _body(request: Request) -> dict[str, Any]:
+def request_body(request: Request) -> dict[str, Any]:
+    """A client-API request's body as an object: JSON (or JSON in a JSON string, as the SDK sends it), or a form."""
     if not request.body:
         return {}
     if request.content_type.startswith("application/x-www-form-urlencoded"):
