@@ -161,6 +161,12 @@ def remove_identity(session: Session, service_id: int, identity: str) -> None:
     session.execute(delete(PushBinding).where(PushBinding.service_id == service_id, PushBinding.identity == identity))
 
 
+def is_notifiable(session: Session, service: ConversationService, identity: str) -> bool:
+    """A User's `is_notifiable`: whether any device of theirs is registered for push in the service."""
+    query = select(PushBinding.id).where(PushBinding.service_id == service.id, PushBinding.identity == identity)
+    return session.scalar(query.limit(1)) is not None
+
+
 def bindings_query(
     service: ConversationService, binding_types: Sequence[str] = (), identities: Sequence[str] = ()
 ) -> Select[tuple[PushBinding]]:

@@ -211,6 +211,18 @@ def test_deleting_a_user_or_a_service_removes_its_bindings(client: Client, live:
         assert session.scalar(select(func.count()).select_from(PushBinding)) == 0
 
 
+def test_a_user_with_a_registered_device_is_notifiable(client: Client, live: LiveBridge) -> None:
+    service_sid = client.conversations.v1.services.create(friendly_name="Push").sid
+    scoped = client.conversations.v1.services(service_sid)
+    scoped.configuration().update(reachability_enabled=True)  # Twilio shows is_notifiable only then
+    scoped.users.create(identity="alice")
+    assert scoped.users("alice").fetch().is_notifiable is False
+    binding = register(live, service_sid, "alice", "alice-phone")
+    assert scoped.users("alice").fetch().is_notifiable is True
+    scoped.bindings(binding).delete()
+    assert scoped.users("alice").fetch().is_notifiable is False
+
+
 # --- notification settings --------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from bridge import event_fields, users
 from bridge.chat import presence
 from bridge.hooks import pre
 from bridge.models import User
+from bridge.push import bindings
 from webhooks.api.base import (
     Scope,
     created,
@@ -40,7 +41,7 @@ def represent(scope: Scope, user: User, single: bool = True) -> dict[str, Any]:
         "friendly_name": user.friendly_name,
         "attributes": user.attributes,
         "is_online": presence.is_online(quick_redis(), user.sid) if reachable else None,
-        "is_notifiable": False if reachable else None,
+        "is_notifiable": bindings.is_notifiable(session(), scope.service, user.identity) if reachable else None,
         **dates(user),
         "url": scope.url(f"/Users/{user.sid}"),
         "links": {"user_conversations": scope.url(f"/Users/{user.sid}/Conversations")},
