@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 DISPATCH_KEY = "bridge.dispatch"  # session.info key: (task, id) pairs to enqueue once the transaction commits
 ANNOUNCE_KEY = "bridge.announce"  # session.info key: the event streams a transaction wrote to
+# session.info key: which proxy addresses a participant may name (bridge/carrier_numbers.py: pool, account, any).
+PROXY_RULE_KEY = "bridge.proxy_rule"
 Dispatcher = Callable[[list[tuple[str, int]]], None]
 Announcer = Callable[[set[str]], None]
 
@@ -96,6 +98,8 @@ class Database:
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.dispatcher = dispatcher
         self.announcer = announcer
+        # Set by the processes that add participants, from their carrier (carrier_numbers.proxy_rule).
+        self.proxy_rule: str | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -105,6 +109,8 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits on success and rolls back on any exception."""
         session = self.sessions()
+        if self.proxy_rule is not None:
+            session.info[PROXY_RULE_KEY] = self.proxy_rule
         try:
             yield session
             session.commit()

@@ -13,11 +13,10 @@ from sqlalchemy import Select, func, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bridge import delivery, errors, event_fields, events, roles, users
+from bridge import carrier_numbers, delivery, errors, event_fields, events, roles, users
 from bridge.addresses import CHAT, Address, AddressError, parse_address
 from bridge.conversations import CLOSED, lock_conversation
 from bridge.errors import BridgeError, conflict, invalid, not_found
-from bridge.messaging_services import effective_messaging_service, sender_in_pool
 from bridge.models import Conversation, ConversationService, Participant
 from bridge.sids import is_sid, new_sid
 from bridge.timeutil import utcnow
@@ -61,15 +60,6 @@ def parse_binding(address: str, proxy_address: str | None) -> tuple[Address, Add
     if person == proxy:
         raise invalid("Participant address cannot be the same as the proxy address", errors.ADDRESS_EQUALS_PROXY)
     return person, proxy
-
-
-def _check_proxy_in_pool(session: Session, conversation: Conversation, proxy: Address) -> None:
-    pool = effective_messaging_service(session, conversation)
-    if pool is None or sender_in_pool(session, pool, str(proxy)) is None:
-        name = pool.sid if pool is not None else "(none)"
-        raise invalid(
-            f"Proxy address {proxy} is not a sender of Messaging Service {name}", errors.INVALID_PROXY_ADDRESS
-        )
 
 
 def _binding_taken(session: Session, person: Address, proxy: Address, excluding: int | None = None) -> str | None:
@@ -143,7 +133,7 @@ def add_participant(
         users.ensure_user(session, service, participant.identity)
     else:
         person, proxy = parse_binding(address or "", proxy_address)
-        _check_proxy_in_pool(session, conversation, proxy)
+        carrier_numbers.admit_proxy(session, conversation, proxy)
         if _count(session, conversation, chat=False) >= NON_CHAT_LIMIT:
             raise invalid("Non-chat participants limit exceeded", errors.NON_CHAT_LIMIT)
         taken_in = _binding_taken(session, person, proxy)
@@ -252,7 +242,7 @@ def _rebind(session: Session, participant: Participant, proxy_address: str) -> N
     if participant.channel == CHAT:
         raise invalid("A chat participant has no proxy address", errors.BINDING_TYPE_UNSUPPORTED)
     person, proxy = parse_binding(participant.address or "", proxy_address)
-    _check_proxy_in_pool(session, participant.conversation, proxy)
+    carrier_numbers.admit_proxy(session, participant.conversation, proxy)
     if participant.binding_active:
         taken_in = _binding_taken(session, person, proxy, excluding=participant.id)
         if taken_in is not None:

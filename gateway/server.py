@@ -23,7 +23,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
-from bridge import users
+from bridge import carrier_numbers, users
 from bridge.chat import presence, wakeups
 from bridge.chat.access import Caller
 from bridge.chat.client_api import TYPING_TIMEOUT, ClientApi
@@ -72,6 +72,7 @@ class Gateway:
     def __init__(self, settings: Settings, database: Database, options: Options | None = None) -> None:
         self.settings = settings
         self.database = database
+        database.proxy_rule = carrier_numbers.proxy_rule(settings.carrier)  # a client may add an SMS participant
         self.options = options or Options.from_env()
         self.pool = ThreadPoolExecutor(self.options.threads, thread_name_prefix="gateway-db")
         base = Caller(None, "", settings.public_base_url)  # type: ignore[arg-type]

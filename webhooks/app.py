@@ -11,7 +11,7 @@ from sentry_sdk.integrations.flask import FlaskIntegration
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from bridge import accounts, errortracking, logcontext, logsetup
+from bridge import accounts, carrier_numbers, errortracking, logcontext, logsetup
 from bridge.chat import wakeups
 from bridge.config import Settings
 from bridge.db import Database
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     database = database or Database(settings.database_url, dispatcher=enqueue)
     if database.announcer is None:
         database.announcer = wakeups.announcer(settings.redis_url)
+    database.proxy_rule = carrier_numbers.proxy_rule(settings.carrier)  # which proxy addresses participants may name
     app.extensions["bridge.database"] = database
     if settings.proxy_count:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

@@ -93,9 +93,14 @@ def configure(app: Celery, settings: Settings) -> None:
         },
         bridge_settings=settings,
     )
+    if settings.carrier_sync_seconds > 0:  # 0: the account is read only when a worker starts (and by the CLI)
+        app.conf.beat_schedule["sync-carrier-numbers"] = {
+            "task": "bridge.sync_carrier_numbers",
+            "schedule": timedelta(seconds=settings.carrier_sync_seconds),
+        }
 
 
-app = Celery("bridge", include=["workers.tasks"])
+app = Celery("bridge", include=["workers.tasks", "workers.carrier_sync"])
 configure(app, Settings.from_env())
 
 

@@ -12,6 +12,7 @@ from typing import TypeVar
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from bridge import carrier_numbers
 from bridge.carriers import Carrier, build_carrier
 from bridge.chat import wakeups
 from bridge.config import Settings
@@ -41,13 +42,13 @@ def context() -> WorkerContext:
     with _lock:
         if _context is None:
             settings: Settings = app.conf.bridge_settings
+            database = Database(
+                settings.database_url, dispatcher=enqueue, announcer=wakeups.announcer(settings.redis_url)
+            )
+            # A held inbound message accepted later (autocreation) adds a participant here too.
+            database.proxy_rule = carrier_numbers.proxy_rule(settings.carrier)
             _context = WorkerContext(
-                settings=settings,
-                database=Database(
-                    settings.database_url, dispatcher=enqueue, announcer=wakeups.announcer(settings.redis_url)
-                ),
-                carrier=build_carrier(settings),
-                store=build_store(settings),
+                settings=settings, database=database, carrier=build_carrier(settings), store=build_store(settings)
             )
         return _context
 
