@@ -1,4 +1,5 @@
-"""`bridge`, the command line: run, web, worker, beat, migrate, keys, token, simulate, deliveries, webhooks, unrouted.
+"""`bridge`, the command line: run, web, worker, beat, migrate, keys, token, simulate, senders, deliveries, webhooks,
+unrouted.
 The Procfile runs the same commands. It lives with the workers because it operates the delivery machinery
 (replays enqueue deliveries); the domain package `bridge` stays free of Celery.
 
@@ -29,7 +30,7 @@ from bridge.embedded import socket_url, start_embedded_redis
 from bridge.errors import BridgeError
 from bridge.migrate import upgrade
 from bridge.supervisor import Supervisor
-from workers import admin_cli
+from workers import admin_cli, senders_cli
 from workers.queues import HOOKS_QUEUE
 
 # Webhook calls mostly wait on receivers: more threads than a delivery worker's, each idle most of the time.
@@ -283,6 +284,7 @@ def token(identity: str, service_sid: str | None, ttl: int) -> None:
 main.add_command(admin_cli.deliveries)
 main.add_command(admin_cli.webhooks)
 main.add_command(admin_cli.unrouted)
+main.add_command(senders_cli.senders)
 
 if __name__ == "__main__":
     main()
