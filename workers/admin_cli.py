@@ -1,5 +1,5 @@
-"""`bridge deliveries ...`, `bridge webhooks ...` and `bridge unrouted ...`: the admin operations from a
-terminal."""
+"""`bridge deliveries ...`, `bridge webhooks ...`, `bridge push ...` and `bridge unrouted ...`: the admin
+operations from a terminal."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from bridge.db import Database
 from bridge.errors import BridgeError
 from bridge.hooks import admin as hooks_admin
 from bridge.paging import PageRequest
+from bridge.push import admin as push_admin
+from bridge.push import outbox as push_outbox
 from bridge.timeutil import iso
 
 
@@ -267,6 +269,69 @@ def replay_webhooks(yes: bool, actor: str | None, **given: Any) -> None:
     with _usage_errors():
         replayable = hooks_admin.WEBHOOK_CALLS.narrowed(filt)
     _replay(hooks_admin.WEBHOOK_CALLS, replayable, yes, actor, "were no longer failed")
+
+
+# -- pushes ---------------------------------------------------------------------------------------------------
+
+
+def _push_filter(statuses: tuple[str, ...], since: str | None, **given: Any) -> push_admin.PushFilter:
+    with _usage_errors():
+        return push_admin.PushFilter(
+            statuses=statuses,
+            service_sid=given.get("service_sid"),
+            identity=given.get("identity"),
+            conversation_sid=given.get("conversation_sid"),
+            since=admin.parse_moment(since) if since else None,
+            push_sids=tuple(given.get("push_sids") or ()),
+        )
+
+
+@click.group()
+def push() -> None:
+    """Find and replay push notifications (FCM, APNs)."""
+
+
+@push.command("failed")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    default=("failed",),
+    show_default=True,
+    help="Push status (repeatable): failed, pending, sending, sent, skipped, unregistered.",
+)
+@click.option("--since", help="Updated since: 2h, 30m, 7d or an ISO-8601 time.")
+@click.option("--service", "service_sid", help="Conversation Service SID (IS...).")
+@click.option("--identity", help="The user pushed to.")
+@click.option("--conversation", "conversation_sid", help="Conversation SID (CH...).")
+@_list_options
+def failed_pushes(limit: int, as_json: bool, statuses: tuple[str, ...], since: str | None, **given: Any) -> None:
+    """Failed pushes (or those of --status), newest first, with what the platform last said."""
+    filt = _push_filter(statuses, since, **given)
+    with _usage_errors(), _database() as database, database.transaction() as session:
+        total = push_admin.count_matching(session, filt)
+        page = push_admin.list_pushes(session, filt, _page(limit))
+    _echo_rows(
+        page.items,
+        total,
+        as_json,
+        lambda row: (
+            f"{row['sid']}  {row['status']:<12} {row['identity'][:20]:<20} {row['attempts']:>2}  "
+            f"{row['error_code'] or '':>3}  {row['date_updated']}  {(row['error_message'] or '')[:60]}"
+        ),
+    )
+
+
+@push.command("replay")
+@click.argument("push_sids", nargs=-1)
+@click.option("--all-failed", is_flag=True, help="Every failed push (instead of the SIDs given).")
+@_replay_options
+def replay_pushes(push_sids: tuple[str, ...], all_failed: bool, yes: bool, actor: str | None) -> None:
+    """Send failed pushes again (NT... SIDs, or --all-failed). Only failed ones move; each goes out once."""
+    if not push_sids and not all_failed:
+        raise click.UsageError("Name the pushes to replay (NT... SIDs) or pass --all-failed")
+    filt = _push_filter((push_outbox.FAILED,), None, push_sids=push_sids)
+    _replay(push_admin.PUSHES, filt, yes, actor, "were no longer failed")
 
 
 # -- unrouted --------------------------------------------------------------------------------------------------

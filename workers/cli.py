@@ -284,6 +284,7 @@ def token(identity: str, service_sid: str | None, ttl: int) -> None:
 main.add_command(admin_cli.deliveries)
 main.add_command(admin_cli.webhooks)
 main.add_command(admin_cli.unrouted)
+main.add_command(admin_cli.push)
 main.add_command(senders_cli.senders)
 
 if __name__ == "__main__":

@@ -12,22 +12,28 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import requests
+from click.testing import CliRunner
 from sqlalchemy import func, select
 from twilio.rest import Client
 
 from bridge import accounts
-from bridge.models import ChangeEvent, PushBinding, PushCredential, PushSend
+from bridge.models import AdminAction, ChangeEvent, PushBinding, PushCredential, PushSend
 from bridge.push import outbox as push_outbox
 from bridge.push import planner, settings
 from bridge.sids import new_sid
 from bridge.timeutil import utcnow
 from tests.integration.conftest import CUSTOMER, Api, text_in, worker_settings
+from tests.integration.test_admin_api import script
 from tests.integration.test_media import PNG, uploaded
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.fake_push import FakeAPNs, FakeFCM
 from tests.support.live import LiveBridge
 from tests.support.tls import LocalAuthority
 from tests.support.waiting import eventually
+from workers.cli import main as bridge_cli
+
+__all__ = ["script"]  # the admin API suite's fixture: a script signed in with the admin credentials
 
 ALL_TYPES = ["new_message", "added_to_conversation", "removed_from_conversation"]
 
@@ -369,3 +375,56 @@ def test_the_sweeper_sends_a_push_whose_task_was_lost(pushing: Pushing, client: 
     sweep_pushes()  # as beat runs it: the push goes back to pending and is queued
     eventually(lambda: len(pushing.fcm.snapshot()) == 2)
     eventually(lambda: push_statuses(live) == Counter({"sent": 1}))
+
+
+def failed_push(pushing: Pushing, client: Client) -> PushSend:
+    """A new message whose push FCM answered 500 past its three attempts."""
+    pushing.notifications(**{"NewMessage.Enabled": True})
+    pushing.binding("bob", "fcm", "token-bob", pushing.credential("fcm"))
+    pushing.fcm.fail_next = 10
+    group_conversation(client, "alice", "bob").messages.create(author="alice", body="ops, replay me")
+    eventually(lambda: push_statuses(pushing.live) == Counter({"failed": 1}), timeout=30)
+    pushing.fcm.fail_next = 0
+    [failed] = pushing.sends()
+    return failed
+
+
+def test_admins_list_failed_pushes_and_replay_them_through_the_api(
+    pushing: Pushing, client: Client, script: requests.Session
+) -> None:
+    failed = failed_push(pushing, client)
+    url = pushing.live.url + "/admin/api"
+    listed = script.get(f"{url}/pushes", timeout=30)
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["matching"] == 1
+    [row] = body["pushes"]
+    assert (row["sid"], row["status"], row["identity"], row["attempts"]) == (failed.sid, "failed", "bob", 3)
+    assert (row["error_code"], row["replayable"]) == (500, True)
+    assert script.get(f"{url}/pushes/counts", timeout=30).json()["by_status"]["failed"] == 1
+    refused = script.get(f"{url}/pushes", params={"status": "lost"}, timeout=30)
+    assert refused.status_code == 400 and refused.json()["code"] and "Unknown status" in refused.json()["message"]
+
+    replayed = script.post(f"{url}/replay", json={"sids": [failed.sid]}, timeout=30)
+    assert replayed.json() == {"matched": 1, "replayed": 1, "skipped": 0}
+    eventually(lambda: push_statuses(pushing.live) == Counter({"sent": 1}))
+    again = script.post(f"{url}/replay", json={"kind": "push", "status": "failed"}, timeout=30)
+    assert again.status_code == 200 and again.json()["replayed"] == 0
+    with pushing.live.database.transaction() as session:
+        actions = list(session.scalars(select(AdminAction).where(AdminAction.action == "replay")))
+    assert [(action.details["kind"], action.details["replayed"]) for action in actions] == [("push", 1), ("push", 0)]
+
+
+def test_bridge_push_failed_and_replay(pushing: Pushing, client: Client) -> None:
+    failed = failed_push(pushing, client)
+    runner = CliRunner(env=pushing.live.environment)
+    listed = runner.invoke(bridge_cli, ["push", "failed"])
+    assert listed.exit_code == 0, listed.output
+    assert failed.sid in listed.output and "1 shown of 1 matching" in listed.output
+    assert runner.invoke(bridge_cli, ["push", "replay"]).exit_code == 2  # names nothing
+
+    replayed = runner.invoke(bridge_cli, ["push", "replay", failed.sid, "--yes", "--actor", "ops"])
+    assert replayed.exit_code == 0, replayed.output
+    assert "replayed 1 of 1" in replayed.output
+    eventually(lambda: push_statuses(pushing.live) == Counter({"sent": 1}))
+    assert "nothing to replay" in runner.invoke(bridge_cli, ["push", "replay", "--all-failed", "--yes"]).output

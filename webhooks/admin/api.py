@@ -19,6 +19,7 @@ from bridge import admin, jsontext
 from bridge.errors import BridgeError, invalid, not_found
 from bridge.hooks import admin as hooks_admin
 from bridge.paging import KEY_MAX, Page, PageRequest
+from bridge.push import admin as push_admin
 from bridge.timeutil import iso
 from webhooks.admin import auth, csrf, filters, present, ratelimit
 from webhooks.api.base import database, envelope, page_request
@@ -130,6 +131,22 @@ def webhook_call(call_sid: str) -> Response:
     return jsonify(story)
 
 
+@blueprint.get("/pushes")
+def list_pushes() -> Response:
+    """Push notifications matching the filters (default: failed ones), newest first."""
+    filt = filters.push_filter(request.args, ignore=PAGING)
+    return _matching("pushes", filt, push_admin.list_pushes, push_admin.count_matching, present.push_json)
+
+
+@blueprint.get("/pushes/counts")
+def push_counts() -> Response:
+    """Pushes by status since a moment."""
+    since = _since()
+    with database().transaction() as session:
+        by_status = push_admin.counts_by_status(session, since)
+    return jsonify({"since": iso(since), "by_status": by_status})
+
+
 def _body_values() -> MultiDict[str, str]:
     if request.is_json:
         return filters.values_from_json(jsontext.parse(request.get_data(), "The request body must be a JSON object"))
@@ -138,9 +155,9 @@ def _body_values() -> MultiDict[str, str]:
 
 @blueprint.post("/replay")
 def replay() -> Response:
-    """Replays a filter's failed deliveries (or, with `kind=webhook`, failed webhook calls), or the SIDs given
-    (DY: deliveries, WC: webhook calls). Each goes out once, however often or concurrently this is called: only
-    replayable rows move back to pending."""
+    """Replays a filter's failed deliveries (or, with `kind=webhook`, failed webhook calls; `kind=push`, failed
+    pushes), or the SIDs given (DY: deliveries, WC: webhook calls, NT: pushes). Each goes out once, however often
+    or concurrently this is called: only replayable rows move back to pending."""
     values = _body_values()
     kind = filters.kind_of(values)
     ignored = (*FORM_FIELDS, filters.KIND)

@@ -23,6 +23,8 @@ from bridge import admin, delivery
 from bridge.errors import invalid
 from bridge.hooks import admin as hooks_admin
 from bridge.hooks import outbox
+from bridge.push import admin as push_admin
+from bridge.push import outbox as push_outbox
 
 ANY_STATUS = "all"
 CHANNELS = ("sms", "whatsapp")
@@ -42,6 +44,8 @@ WEBHOOK_FILTER_NAMES = ("status", "event_type", "target", "url", "since", "until
 ALIASES = {"sids": "sid", "error_codes": "error_code", "statuses": "status", "event_types": "event_type"}
 SID_PREFIXES = {"service": "IS", "conversation": "CH", "message": "IM", "sid": "DY"}
 CALL_SID_PREFIX = "WC"
+PUSH_FILTER_NAMES = ("status", "since", "until", "service", "conversation", "identity", "sid")
+PUSH_SID_PREFIX = "NT"
 WHOLE = ("url",)  # values taken as given: a URL may hold commas
 MAX_SIDS = 1000
 MAX_ERROR_CODE = 999_999
@@ -178,6 +182,23 @@ def webhook_call_filter(
     )
 
 
+def push_filter(
+    source: MultiDict[str, str], ignore: Iterable[str] = (), default_statuses: tuple[str, ...] = (push_outbox.FAILED,)
+) -> push_admin.PushFilter:
+    """The push filter `source` describes: `status`, `since`/`until`, `service`, `conversation`, `identity` and
+    `sid` (`NT` SIDs). Names in `ignore` are skipped."""
+    values = _collect(source, ignore, PUSH_FILTER_NAMES)
+    service, conversation = (_one(values, name) for name in ("service", "conversation"))
+    return push_admin.PushFilter(
+        statuses=_statuses(values.get("status", []), default_statuses, push_outbox.STATUSES),
+        service_sid=_sid("service", service) if service else None,
+        identity=_one(values, "identity"),
+        conversation_sid=_sid("conversation", conversation) if conversation else None,
+        **_moments(values),
+        push_sids=_sids(values, PUSH_SID_PREFIX, "push"),
+    )
+
+
 def names_given(source: MultiDict[str, str], ignore: Iterable[str] = ()) -> list[str]:
     """The filter names that carry a value (a replay must name something)."""
     skipped = set(ignore)
@@ -211,7 +232,8 @@ class Kind:
 
 DELIVERIES = Kind("delivery", admin.DELIVERIES, delivery_filter, SID_PREFIXES["sid"])
 WEBHOOK_CALLS = Kind("webhook", hooks_admin.WEBHOOK_CALLS, webhook_call_filter, CALL_SID_PREFIX)
-KINDS = {kind.name: kind for kind in (DELIVERIES, WEBHOOK_CALLS)}
+PUSHES = Kind("push", push_admin.PUSHES, push_filter, PUSH_SID_PREFIX)
+KINDS = {kind.name: kind for kind in (DELIVERIES, WEBHOOK_CALLS, PUSHES)}
 KIND = "kind"  # the replay body's field that names the kind
 
 
@@ -225,5 +247,5 @@ def kind_of(source: MultiDict[str, str]) -> Kind:
     prefixes = {value[:2] for name in ("sid", "sids") for value in _split(source.getlist(name))}
     kinds = [kind for kind in KINDS.values() if kind.sid_prefix in prefixes]
     if len(kinds) > 1:
-        raise invalid("Replay one kind at a time: delivery SIDs (DY...) or webhook call SIDs (WC...)")
+        raise invalid("Replay one kind at a time: delivery SIDs (DY...), webhook call SIDs (WC...) or pushes (NT...)")
     return kinds[0] if kinds else DELIVERIES

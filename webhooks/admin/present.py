@@ -9,6 +9,8 @@ from typing import Any
 from bridge import admin, delivery
 from bridge.hooks import admin as hooks_admin
 from bridge.models import AdminAction, DeliveryAttempt, DeliveryEvent, UnroutedMessage, WebhookAttempt
+from bridge.push import admin as push_admin
+from bridge.push import outbox as push_outbox
 from bridge.timeutil import iso, utcnow
 
 # Status -> tone, for badges and the chart (the console's CSS colours each tone).
@@ -93,6 +95,10 @@ def timeline_json(story: admin.MessageTimeline) -> dict[str, Any]:
 
 def webhook_call_json(row: hooks_admin.WebhookCallRow) -> dict[str, Any]:
     return {**admin.json_fields(row), "replayable": row.status in hooks_admin.REPLAYABLE}
+
+
+def push_json(row: push_admin.PushRow) -> dict[str, Any]:
+    return {**admin.json_fields(row), "replayable": row.status in push_outbox.REPLAYABLE}
 
 
 def webhook_attempt_json(attempt: WebhookAttempt) -> dict[str, Any]:
