@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +21,11 @@ from bridge.config import Settings
 from bridge.models import CarrierNumber, MessagingService, Sender
 from tests.conftest import on_postgres
 from tests.integration.conftest import Api
+from tests.integration.test_worker_process import procfile_command, worker_environment
 from tests.integration.twilio_checks import assert_twilio_error, post_concurrently
 from tests.support.fake_carrier import FakeCarrier, resource_sid
 from tests.support.live import LiveBridge
+from tests.support.processes import RedisServer
 from tests.support.waiting import eventually
 from workers.carrier_sync import run_sync
 
@@ -328,6 +331,35 @@ def test_the_sync_task_runs_on_a_celery_worker(live: LiveBridge, worker: FakeCar
     sync_carrier_numbers.delay()
     eventually(lambda: ACCOUNT_NUMBER in carrier_rows(live), timeout=30)
     assert set(carrier_rows(live)) == {ACCOUNT_NUMBER, SALES_NUMBER, SALES_WHATSAPP}
+
+
+def test_the_procfile_worker_reads_the_account_when_it_starts(
+    live: LiveBridge, account: Any, fake_carrier: FakeCarrier, tmp_path: Path
+) -> None:
+    redis_server = RedisServer(tmp_path)  # its own broker: the task it asks for is run by this worker, no other
+    redis_server.start()
+    env = worker_environment(
+        redis_server,
+        tmp_path,
+        DATABASE_URL=live.environment["DATABASE_URL"],
+        TWILIO_ACCOUNT_SID=fake_carrier.account_sid,
+        TWILIO_AUTH_TOKEN=fake_carrier.auth_token,
+        TWILIO_API_BASE_URL=fake_carrier.url,
+    )
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        ["bash", "-c", "exec " + procfile_command("worker")], env=env, cwd=tmp_path, stdout=log, stderr=log
+    )
+    try:
+        eventually(
+            lambda: set(carrier_rows(live)) == {ACCOUNT_NUMBER, SALES_NUMBER, SALES_WHATSAPP} or worker.poll(),
+            timeout=90,
+        )
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()[-2000:]
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        redis_server.stop()
 
 
 def test_beat_schedules_the_sync_every_bridge_carrier_sync_seconds(live: LiveBridge) -> None:
