@@ -12,6 +12,8 @@ from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 
 from bridge.models import Delivery, Message, WebhookAttempt, WebhookCall
+from bridge.push import bindings
+from bridge.services import find_service
 from bridge.sids import new_sid
 from bridge.timeutil import utcnow
 from tests.fuzz.harness import Credentials
@@ -43,6 +45,8 @@ class Seeds:
     unrouted_id: int
     webhook: str
     webhook_call: str
+    credential: str
+    binding: str
 
     def for_path(self, template: str, name: str) -> list[Any]:
         """The seeded values a path parameter may take in `template` (empty: let schemathesis generate)."""
@@ -74,6 +78,8 @@ class Seeds:
             "Media": [self.media],
             "media": [self.media],
             "Webhooks": [self.webhook],
+            "Credentials": [self.credential],
+            "Bindings": [self.binding],
         }.get(collection, [])
 
 
@@ -108,6 +114,7 @@ def seed(live: LiveBridge, credentials: Credentials) -> Seeds:
     address = post("/v1/Configuration/Addresses", {"Type": "sms", "Address": AUTOCREATE})["sid"]
     media = post(f"/v1/Services/{service}/Media", PNG, headers={"Content-Type": "image/png"})
     token = urlsplit(media["links"]["content_direct_temporary"]).path.rsplit("/", 1)[-1]
+    credential = post("/v1/Credentials", {"Type": "gcm", "ApiKey": "fuzz-key", "FriendlyName": "fuzz"})["sid"]
     _unrouted_inbound(live, credentials)
     admin = (credentials.admin_username, credentials.admin_password)
     unrouted = requests.get(base + "/admin/api/unrouted", auth=admin, timeout=30).json()["unrouted"][0]["id"]
@@ -131,7 +138,17 @@ def seed(live: LiveBridge, credentials: Credentials) -> Seeds:
         unrouted_id=unrouted,
         webhook=webhook,
         webhook_call=_failed_webhook_call(live, service, conversation, message),
+        credential=credential,
+        binding=_push_binding(live, service, credential),
     )
+
+
+def _push_binding(live: LiveBridge, service_sid: str, credential_sid: str) -> str:
+    """A device of alice's registered for push, as the SDK registers one through the gateway. Returns its SID."""
+    registration = bindings.Registration("fcm", "fuzz-device-token", ["twilio.conversations.new_message"])
+    with live.database.transaction() as session:
+        service = find_service(session, service_sid)
+        return bindings.register(session, service, "alice", credential_sid, registration).sid
 
 
 def _fail_delivery(live: LiveBridge, message_sid: str) -> str:
