@@ -11,6 +11,8 @@ live bridge, spoken to over real WebSockets by bare twilsock clients (gateway_su
 3. Sync reads and subscriptions: generated object SIDs, paging params and subscription bodies. Replies < 500;
    every object of a request is either established or failed (`subscription_failed`), and no event of an object
    the caller may not read is ever sent (also after the caller leaves a conversation it follows).
+4. The push registry: generated registrations and removals. Replies < 500; another user's binding is never
+   removed or taken over, and every binding made is the caller's, in its token's service.
 
 As in test_api_fuzz.py, failures are collected, not raised inside Hypothesis (one run reports all of them, the
 smallest input of each kind first), and every send is counted in the suite's tally; one more line says what the
@@ -33,11 +35,12 @@ from urllib.parse import quote, urlencode
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from websockets.exceptions import ConnectionClosed
 
 from bridge.chat import objects
-from bridge.models import Conversation, ConversationService, Message, Participant, User
+from bridge.models import Conversation, ConversationService, Message, Participant, PushBinding, User
+from bridge.push import bindings
 from gateway.frames import MAGIC, MAX_HEADER, Frame, FrameError, decode
 from gateway.server import MAX_FRAME
 from tests.fuzz.gateway_support import (
@@ -1260,3 +1263,102 @@ def live_events_reach_only_readers(world: World, sync: SyncClient, findings: Fin
     TALLY.count("live events", "gateway-subscription", None)
     if sync.events[ours_list] == 0:
         findings.add("live events", "no event of ours' messages after a message in it", None, "(live)")
+
+
+# --- 4. the push registry -----------------------------------------------------------------------------------------
+
+SDK_MESSAGE_TYPES = [
+    "twilio.conversations.new_message",
+    "twilio.conversations.added_to_conversation",
+    "twilio.conversations.removed_from_conversation",
+    "twilio.ipmsg.typing_indicator",
+    "twilio.channel.consumption_update",
+]
+registration_bodies = weighted(
+    (
+        4,
+        st.fixed_dictionaries(
+            {
+                "channel_type": weighted((4, st.sampled_from(["fcm", "apn"])), (1, json_values)),
+                "data": weighted(
+                    (4, st.fixed_dictionaries({"registration_id": weighted((3, hex32), (1, json_values))})),
+                    (1, json_values),
+                ),
+                "message_types": weighted((3, st.just(SDK_MESSAGE_TYPES)), (1, json_values)),
+                "endpoint_platform": weighted((3, st.just("web")), (1, json_values)),
+            }
+        ),
+    ),
+    (2, st.fixed_dictionaries({"binding_type": weighted((3, st.just("fcm")), (1, json_values)), "address": hex32})),
+    (1, json_values),
+)
+
+
+@dataclass(frozen=True)
+class RegistryCase:
+    method: str
+    tail: str  # after /v1/registrations; "/bob" names bob's binding, whatever its SID
+    body: Any
+    params: Any
+
+
+registry_cases = st.builds(
+    RegistryCase,
+    st.sampled_from(["POST", "POST", "DELETE", "DELETE", "GET", "PUT"]),
+    weighted(
+        (3, st.just("")), (2, st.just("/bob")), (1, sid_like("BS").map(lambda sid: "/" + sid)),
+        (1, hostile_text.map(lambda text: "/" + quote(text))),
+    ),
+    registration_bodies,
+    weighted((4, st.just({"productId": "ip_messaging"})), (1, st.dictionaries(st.text(max_size=8), hostile_text))),
+)  # fmt: skip
+REGISTRY_EXAMPLES = int(100 * SCALE)
+
+
+def test_generated_push_registrations_bind_only_the_callers_devices(
+    world: World, bystander: RawClient, error_log: ErrorLog
+) -> None:
+    """Registry requests of any shape from alice: replies below 500 with Twilio-style errors; whatever she sends,
+    bob's device stays his, and every binding she makes is hers, in her token's service."""
+    findings = Findings("gateway-registry")
+    with world.live.database.transaction() as session:
+        service = session.get(ConversationService, world.service_id)
+        assert service is not None
+        registration = bindings.Registration("fcm", "bob-device-token", SDK_MESSAGE_TYPES)
+        bobs = bindings.register(session, service, "bob", None, registration).sid
+    client = world.connect()
+
+    def one(case: RegistryCase) -> None:
+        path = "/v1/registrations" + (f"/{bobs}" if case.tail == "/bob" else case.tail)
+        http = {"host": "ers.us1.twilio.com", "path": path, "method": case.method, "params": case.params,
+                "headers": {"Content-Type": "application/json"}}  # fmt: skip
+        body = json.dumps(case.body)
+        reproduce = shown({"http_request": http, "body": body})
+        operation = f"{case.method} /v1/registrations{'/{id}' if case.tail else ''}"
+        rid, frame = message_frame(http, body)
+        client.socket.send(frame)
+        try:
+            reply = client.reply_to(rid, findings.timeout)
+        except TimeoutError:
+            findings.unanswered(operation, "gateway-registry", error_log, reproduce)
+            return
+        status = findings.judge(operation, "gateway-registry", reply, reproduce)
+        with world.live.database.transaction() as session:
+            rows = session.execute(select(PushBinding.sid, PushBinding.identity, PushBinding.service_id)).all()
+        if (bobs, "bob", world.service_id) not in rows:
+            findings.add(operation, "bob's binding was removed or moved", status, reproduce)
+        for sid, identity, service_id in rows:
+            if sid != bobs and (identity, service_id) != (IDENTITY, world.service_id):
+                findings.add(operation, f"a binding of {identity!r} in service {service_id}", status, reproduce)
+        if status == 201 and reply.json_payload().get("id") not in {row[0] for row in rows}:
+            findings.add(operation, f"201 naming no binding: {reply.payload[:200]}", status, reproduce)
+        findings.logged(error_log, reproduce)
+
+    try:
+        run_examples(REGISTRY_EXAMPLES, registry_cases, one)
+        check_gateway_alive(world, bystander, error_log, findings, "push registry", "(after the run)")
+    finally:
+        client.close()
+        with world.live.database.transaction() as session:
+            session.execute(delete(PushBinding))
+    assert not findings.smallest, findings.report()
