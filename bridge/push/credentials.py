@@ -24,6 +24,9 @@ TYPES = (APN, GCM, FCM)
 FRIENDLY_NAME_LIMIT = 64
 SECRET_LIMIT = 64 * 1024  # a service-account key is ~2.3 KB, a certificate chain a few KB
 SERVICE_ACCOUNT_FIELDS = ("project_id", "client_email", "private_key")
+# Twilio's "Invalid credential content: the credential is malformed": a key that is there but cannot be one.
+# A missing parameter or an unknown Type is the platform's 20001.
+INVALID_CREDENTIAL_CONTENT = 52005
 
 
 @dataclass(frozen=True)
@@ -48,23 +51,28 @@ def _type(raw: str) -> str:
 
 
 def _pem(raw: str, name: str, marker: str) -> str:
-    value = text(raw, name, SECRET_LIMIT).strip()
+    value = text(raw, name, SECRET_LIMIT, INVALID_CREDENTIAL_CONTENT).strip()
     if not (value.startswith("-----BEGIN ") and marker in value and "-----END " in value):
-        raise invalid(f"{name} must be a PEM block (-----BEGIN {marker}-----)")
+        raise invalid(f"{name} must be a PEM block (-----BEGIN {marker}-----)", INVALID_CREDENTIAL_CONTENT)
     return value
 
 
 def service_account(raw: str) -> dict[str, str]:
     """The Firebase service-account key in an FCM credential's Secret: JSON naming the project, the account
     and its private key (what an HTTP v1 send needs)."""
-    parsed = jsontext.parse(text(raw, "Secret", SECRET_LIMIT), "Secret must be the Firebase service account's JSON key")
+    content = text(raw, "Secret", SECRET_LIMIT, INVALID_CREDENTIAL_CONTENT)
+    not_a_key = "Secret must be the Firebase service account's JSON key (an object)"
+    parsed = jsontext.parse(content, not_a_key, INVALID_CREDENTIAL_CONTENT)
     if not isinstance(parsed, dict):
-        raise invalid("Secret must be the Firebase service account's JSON key (an object)")
+        raise invalid(not_a_key, INVALID_CREDENTIAL_CONTENT)
     missing = [field for field in SERVICE_ACCOUNT_FIELDS if not isinstance(parsed.get(field), str) or not parsed[field]]
     if missing:
-        raise invalid(f"Secret (the Firebase service account's JSON key) is missing {', '.join(missing)}")
+        raise invalid(
+            f"Secret (the Firebase service account's JSON key) is missing {', '.join(missing)}",
+            INVALID_CREDENTIAL_CONTENT,
+        )
     if "PRIVATE KEY-----" not in parsed["private_key"]:
-        raise invalid("Secret's private_key must be a PEM private key")
+        raise invalid("Secret's private_key must be a PEM private key", INVALID_CREDENTIAL_CONTENT)
     return {field: parsed[field] for field in SERVICE_ACCOUNT_FIELDS}
 
 

@@ -92,23 +92,23 @@ def test_credentials_are_listed_page_by_page(client: Client, api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    ("form", "why"),
+    ("form", "code", "why"),
     [
-        ({}, "no Type"),
-        ({"Type": "webpush"}, "an unknown Type"),
-        ({"Type": "fcm"}, "fcm without Secret"),
-        ({"Type": "fcm", "Secret": "AAAA-legacy-server-key"}, "a legacy server key, not a service account"),
-        ({"Type": "fcm", "Secret": json.dumps({"project_id": "p"})}, "a key without client_email and private_key"),
-        ({"Type": "fcm", "Secret": "[1, 2]"}, "JSON that is not an object"),
-        ({"Type": "apn", "Certificate": CERTIFICATE}, "apn without a private key"),
-        ({"Type": "apn", "Certificate": "not pem", "PrivateKey": PRIVATE_KEY}, "a certificate that is not PEM"),
-        ({"Type": "gcm"}, "gcm without ApiKey"),
-        ({"Type": "gcm", "ApiKey": "k", "FriendlyName": "x" * 65}, "a FriendlyName over 64"),
-        ({"Type": "apn", "Certificate": CERTIFICATE, "PrivateKey": PRIVATE_KEY, "Sandbox": "maybe"}, "Sandbox"),
+        ({}, 20001, "no Type"),
+        ({"Type": "webpush"}, 20001, "an unknown Type"),
+        ({"Type": "fcm"}, 20001, "fcm without Secret"),
+        ({"Type": "fcm", "Secret": "AAAA-legacy-server-key"}, 52005, "a legacy server key, not a service account"),
+        ({"Type": "fcm", "Secret": json.dumps({"project_id": "p"})}, 52005, "no client_email and private_key"),
+        ({"Type": "fcm", "Secret": "[1, 2]"}, 52005, "JSON that is not an object"),
+        ({"Type": "apn", "Certificate": CERTIFICATE}, 20001, "apn without a private key"),
+        ({"Type": "apn", "Certificate": "not pem", "PrivateKey": PRIVATE_KEY}, 52005, "a certificate not in PEM"),
+        ({"Type": "gcm"}, 20001, "gcm without ApiKey"),
+        ({"Type": "gcm", "ApiKey": "k", "FriendlyName": "x" * 65}, 20001, "a FriendlyName over 64"),
+        ({"Type": "apn", "Certificate": CERTIFICATE, "PrivateKey": PRIVATE_KEY, "Sandbox": "maybe"}, 20001, "Sandbox"),
     ],
 )
-def test_bad_credentials_are_refused_with_twilios_error(api: Api, form: dict[str, str], why: str) -> None:
-    assert_error_body(api.post("/v1/Credentials", form), 20001, 400)
+def test_bad_credentials_are_refused_with_twilios_error(api: Api, form: dict[str, str], code: int, why: str) -> None:
+    assert_error_body(api.post("/v1/Credentials", form), code, 400)
     assert api.get("/v1/Credentials").json()["credentials"] == [], why
 
 
