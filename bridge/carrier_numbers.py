@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bridge import errors
+from bridge import accounts, errors
 from bridge.addresses import Address, AddressError, parse_address, region_of
 from bridge.config import SIMULATOR, TWILIO
 from bridge.db import PROXY_RULE_KEY
@@ -70,13 +70,12 @@ def admit_proxy(session: Session, conversation: Conversation, proxy: Address) ->
     pool = effective_messaging_service(session, conversation)
     if pool is not None and sender_in_pool(session, pool, str(proxy)) is not None:
         return
-    rule = session.info.get(PROXY_RULE_KEY, POOL)
-    if rule == ANY_NUMBER or (rule == ACCOUNT and is_account_number(session, proxy)):
+    if is_ours(session, proxy):
         if pool is not None:
             join_pool(session, pool, proxy)
         return
     name = pool.sid if pool is not None else "(none)"
-    if rule == ACCOUNT:
+    if session.info.get(PROXY_RULE_KEY, POOL) == ACCOUNT:
         message = f"Proxy address {proxy} is not a number of the account nor a sender of Messaging Service {name}"
     else:
         message = f"Proxy address {proxy} is not a sender of Messaging Service {name}"
@@ -85,6 +84,27 @@ def admit_proxy(session: Session, conversation: Conversation, proxy: Address) ->
 
 def is_account_number(session: Session, address: Address) -> bool:
     return session.scalar(select(CarrierNumber.id).where(CarrierNumber.address == str(address))) is not None
+
+
+def is_ours(session: Session, address: Address) -> bool:
+    """Whether `address` may be a proxy address without being in a pool: a number of the carrier account, or
+    with the simulator any number."""
+    rule = session.info.get(PROXY_RULE_KEY, POOL)
+    return rule == ANY_NUMBER or (rule == ACCOUNT and is_account_number(session, address))
+
+
+def sender_for(session: Session, address: Address) -> Sender | None:
+    """The sender `address` is in whichever pool has it; a number of the account that is in none joins the
+    account's default pool first (a message to it starts a conversation by autocreation, as on Twilio)."""
+    query = select(Sender).where(Sender.address == str(address))
+    found = session.scalar(query)
+    if found is not None or not is_ours(session, address):
+        return found
+    pool = accounts.configuration(session).default_messaging_service
+    if pool is None:
+        return None
+    join_pool(session, pool, address)
+    return session.scalar(query)
 
 
 def join_pool(session: Session, pool: MessagingService, address: Address) -> None:

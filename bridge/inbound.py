@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bridge import (
     accounts,
     address_configurations,
+    carrier_numbers,
     conversations,
     db,
     delivery,
@@ -220,9 +221,9 @@ def autocreation_plan(session: Session, proxy: Address) -> AutocreationPlan | No
     config = address_configurations.for_address(session, str(proxy))
     if config is None or not (config.auto_creation or {}).get("enabled"):
         return None
-    sender = session.scalar(select(Sender).where(Sender.address == str(proxy)))
+    sender = carrier_numbers.sender_for(session, proxy)
     if sender is None:
-        return None  # the bridge cannot answer from a number that is in no sender pool
+        return None  # the bridge cannot answer from a number that is neither the account's nor in a pool
     service_sid = config.auto_creation.get("conversation_service_sid")
     service = services.find_service(session, service_sid) if service_sid else accounts.default_service(session)
     return AutocreationPlan(config, sender, service)

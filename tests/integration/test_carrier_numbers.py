@@ -415,3 +415,20 @@ def test_the_cli_says_when_there_is_no_account_to_read(live: LiveBridge, fake_ca
     wrong = senders_sync(live, TWILIO_AUTH_TOKEN="not-the-token")
     assert wrong.returncode == 1
     assert "could not read the carrier account" in wrong.stderr and "20003" in wrong.stderr
+
+
+def test_a_message_to_an_account_number_in_no_pool_is_autocreated_from_it(
+    live: LiveBridge, client: Client, worker: FakeCarrier, account: Any
+) -> None:
+    sync(live)
+    client.conversations.v1.address_configurations.create(
+        type="sms", address=ACCOUNT_NUMBER, auto_creation_enabled=True, auto_creation_type="default"
+    )
+    answer = worker.post_inbound(live.url, worker.inbound_params(CUSTOMER, ACCOUNT_NUMBER, "hello?"))
+    assert answer.status_code == 200
+
+    [conversation] = client.conversations.v1.conversations.list()
+    [participant] = conversation.participants.list()
+    assert participant.messaging_binding == {"type": "sms", "address": CUSTOMER, "proxy_address": ACCOUNT_NUMBER}
+    assert senders_of(live)[ACCOUNT_NUMBER] == (default_pool(client), "account")
+    assert conversation.messaging_service_sid == default_pool(client)
