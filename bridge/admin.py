@@ -220,13 +220,20 @@ def count_matching(session: Session, filt: DeliveryFilter) -> int:
     return session.scalar(select(func.count()).select_from(_query(filt).subquery())) or 0
 
 
-def counts_by_status(session: Session, since: datetime | None = None) -> dict[str, int]:
-    query = select(Delivery.status, func.count()).group_by(Delivery.status)
+def status_counts(
+    session: Session, status: Any, updated: Any, statuses: tuple[str, ...], since: datetime | None = None
+) -> dict[str, int]:
+    """How many rows of an outbox are in each of `statuses` (0 for none), counting rows changed since `since`."""
+    query = select(status, func.count()).group_by(status)
     if since is not None:
-        query = query.where(Delivery.date_updated >= since)
-    counts = {status: 0 for status in delivery.STATUSES}
-    counts.update({status: count for status, count in session.execute(query).all()})
+        query = query.where(updated >= since)
+    counts = dict.fromkeys(statuses, 0)
+    counts.update({found: count for found, count in session.execute(query).all()})
     return counts
+
+
+def counts_by_status(session: Session, since: datetime | None = None) -> dict[str, int]:
+    return status_counts(session, Delivery.status, Delivery.date_updated, delivery.STATUSES, since)
 
 
 @dataclass(frozen=True)

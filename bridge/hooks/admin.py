@@ -118,12 +118,7 @@ def count_matching(session: Session, filt: WebhookCallFilter) -> int:
 
 
 def counts_by_status(session: Session, since: datetime | None = None) -> dict[str, int]:
-    query = select(WebhookCall.status, func.count()).group_by(WebhookCall.status)
-    if since is not None:
-        query = query.where(WebhookCall.date_updated >= since)
-    counts = dict.fromkeys(outbox.STATUSES, 0)
-    counts.update({status: count for status, count in session.execute(query).all()})
-    return counts
+    return admin.status_counts(session, WebhookCall.status, WebhookCall.date_updated, outbox.STATUSES, since)
 
 
 @dataclass(frozen=True)

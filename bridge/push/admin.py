@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from bridge import admin
@@ -103,9 +103,4 @@ def count_matching(session: Session, filt: PushFilter) -> int:
 
 
 def counts_by_status(session: Session, since: datetime | None = None) -> dict[str, int]:
-    query = select(PushSend.status, func.count()).group_by(PushSend.status)
-    if since is not None:
-        query = query.where(PushSend.date_updated >= since)
-    counts = dict.fromkeys(outbox.STATUSES, 0)
-    counts.update({status: count for status, count in session.execute(query).all()})
-    return counts
+    return admin.status_counts(session, PushSend.status, PushSend.date_updated, outbox.STATUSES, since)
