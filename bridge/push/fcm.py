@@ -7,6 +7,7 @@ The token comes from google-auth's service-account flow (a JWT signed with the k
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -23,6 +24,7 @@ from bridge.push.payloads import Push, fcm_message
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 DEFAULT_URL = "https://fcm.googleapis.com"
+TOKEN_TIMEOUT = 10.0  # seconds for the token endpoint's answer
 
 # FCM's error codes (the FcmError detail's errorCode, else the status) that say the token is dead.
 _DEAD_TOKEN = {"UNREGISTERED", "NOT_FOUND"}
@@ -59,7 +61,9 @@ class TokenCache:
         credentials, project = self.credentials(secret)
         with self._lock:
             if not credentials.valid:
-                credentials.refresh(google.auth.transport.requests.Request())
+                # google-auth waits 120 s for the token endpoint by default: far longer than a push is worth.
+                request = functools.partial(google.auth.transport.requests.Request(), timeout=TOKEN_TIMEOUT)
+                credentials.refresh(request)
             return str(credentials.token), project
 
     def forget(self, secret: str | None) -> None:
