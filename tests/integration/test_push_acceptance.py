@@ -13,7 +13,7 @@ from bridge.chat import presence
 from tests.integration import test_chat_sdk, test_push
 from tests.integration.conftest import CUSTOMER, text_in
 from tests.integration.test_chat_push_registration import connect_with_push
-from tests.integration.test_chat_sdk import Chat, support_conversation
+from tests.integration.test_chat_sdk import SUBSCRIBED, Chat, support_conversation
 from tests.integration.test_push import Pushing, push_statuses
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.waiting import eventually
@@ -47,6 +47,7 @@ def test_an_sdk_client_with_its_socket_closed_gets_one_fcm_push_for_an_inbound_s
     }
     conversation_sid = support_conversation(client, sender_pool["sms"], "alice")
     connect_with_push(chat, "alice", credential.sid)
+    assert chat.driver.run("alice", SUBSCRIBED) == [conversation_sid]  # loaded: what comes next is news to it
     chat.driver.set_push_registration_id("alice", "fcm", DEVICE_TOKEN)
     [binding] = client.conversations.v1.services(chat.service_sid).bindings.list()
     assert (binding.identity, binding.binding_type, binding.credential_sid) == ("alice", "fcm", credential.sid)

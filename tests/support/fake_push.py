@@ -55,18 +55,52 @@ class PushRequest:
         return str(self.body.get("message", {}).get("token", ""))
 
 
-def _wait(received: Callable[[], list[PushRequest]], count: int, timeout: float, who: str) -> list[PushRequest]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = received()
-        if len(found) >= count:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"{who} received {len(received())} pushes, expected {count}")
+class _Recording:
+    """What both fakes keep: the requests they accepted and refused, and how many of the next ones to fail."""
+
+    label = "fake"
+    lock: threading.Lock
+    sends: list[PushRequest]
+    refused: list[PushRequest]
+    fail_next: int
+
+    def snapshot(self) -> list[PushRequest]:
+        with self.lock:
+            return list(self.sends)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[PushRequest]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.snapshot()
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(f"{self.label} received {len(self.snapshot())} pushes, expected {count}")
+
+    def _clear(self, *token_sets: set[str]) -> None:
+        with self.lock:
+            self.sends.clear()
+            self.refused.clear()
+            for tokens in token_sets:
+                tokens.clear()
+            self.fail_next = 0
+
+    def _failing(self) -> bool:
+        """Whether this request is one of the next N to fail (and counts it)."""
+        with self.lock:
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return True
+            return False
+
+    def _record(self, received: PushRequest, accepted: bool) -> None:
+        with self.lock:
+            (self.sends if accepted else self.refused).append(received)
 
 
 @dataclass
-class FakeFCM:
+class FakeFCM(_Recording):
+    label = "fake FCM"
     project_id: str = "bridge-test-project"
     client_email: str = "bridge-push@bridge-test-project.iam.gserviceaccount.com"
     token_lifetime: int = 3600
@@ -117,20 +151,8 @@ class FakeFCM:
         self.server.shutdown()
 
     def reset(self) -> None:
-        with self.lock:
-            self.sends.clear()
-            self.refused.clear()
-            self.unregistered.clear()
-            self.invalid.clear()
-        self.fail_next = 0
+        self._clear(self.unregistered, self.invalid)
         self.retry_after = None
-
-    def snapshot(self) -> list[PushRequest]:
-        with self.lock:
-            return list(self.sends)
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[PushRequest]:
-        return _wait(self.snapshot, count, timeout, "fake FCM")
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         request = Request(environ)
@@ -180,12 +202,8 @@ class FakeFCM:
             return _google_error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
         received = PushRequest(request.path, dict(request.headers), body)
         token = received.token
-        with self.lock:
-            failing = self.fail_next > 0
-            if failing:
-                self.fail_next -= 1
         response: Response | None = None
-        if failing:
+        if self._failing():
             response = _google_error(500, "INTERNAL", "Internal error encountered.")
             if self.retry_after is not None:
                 response.headers["Retry-After"] = str(self.retry_after)
@@ -200,8 +218,7 @@ class FakeFCM:
             )
         elif not _all_strings(body.get("message", {}).get("data", {})):
             response = _google_error(400, "INVALID_ARGUMENT", "Invalid value at 'message.data': not a string")
-        with self.lock:
-            (self.refused if response is not None else self.sends).append(received)
+        self._record(received, accepted=response is None)
         if response is not None:
             return response
         name = f"projects/{self.project_id}/messages/{secrets.token_hex(8)}"
@@ -227,8 +244,10 @@ def _oauth_error(code: str, description: str) -> Response:
 
 
 @dataclass
-class FakeAPNs:
+class FakeAPNs(_Recording):
     """APNs' provider API over HTTP/2 and TLS, with client certificates from `authority`."""
+
+    label = "fake APNs"
 
     authority: LocalAuthority
     unregistered: set[str] = field(default_factory=set)  # 410 Unregistered
@@ -292,19 +311,7 @@ class FakeAPNs:
         self.thread.join(timeout=10)
 
     def reset(self) -> None:
-        with self.lock:
-            self.sends.clear()
-            self.refused.clear()
-            self.unregistered.clear()
-            self.bad_tokens.clear()
-        self.fail_next = 0
-
-    def snapshot(self) -> list[PushRequest]:
-        with self.lock:
-            return list(self.sends)
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[PushRequest]:
-        return _wait(self.snapshot, count, timeout, "fake APNs")
+        self._clear(self.unregistered, self.bad_tokens)
 
     async def _app(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         if scope["type"] != "http":
@@ -322,8 +329,7 @@ class FakeAPNs:
             body = {}
         received = PushRequest(scope["path"], headers, body, scope.get("http_version", ""))
         status, reason = self._answer(scope["method"], received)
-        with self.lock:
-            (self.sends if status == 200 else self.refused).append(received)
+        self._record(received, accepted=status == 200)
         answer = b"" if status == 200 else json.dumps({"reason": reason}).encode()
         response_headers = [(b"apns-id", secrets.token_hex(16).encode())]
         if answer:
@@ -338,11 +344,7 @@ class FakeAPNs:
             return 400, "InvalidPushType"
         if "aps" not in received.body:
             return 400, "PayloadEmpty"
-        with self.lock:
-            failing = self.fail_next > 0
-            if failing:
-                self.fail_next -= 1
-        if failing:
+        if self._failing():
             return 503, "ServiceUnavailable"
         if received.token in self.unregistered:
             return 410, "Unregistered"
