@@ -9,6 +9,7 @@ from workers import coordination
 # While a planner task is queued and not yet started, another is not needed: it will take every unplanned event.
 PLANNER_QUEUED_KEY = "bridge:webhook-planner-queued"
 PLANNER_QUEUED_SECONDS = 5  # if the queued planner was lost, the next transaction asks again after this
+PUSH_BATCH = 25  # pushes per task (each is one request to FCM or APNs)
 
 
 def planner_wanted() -> bool:
@@ -47,8 +48,9 @@ def enqueue(work: list[tuple[str, int]]) -> None:
             send_webhook.apply_async(args=[row_id], producer=producer)
         for row_id in held:
             ask_pre_event.apply_async(args=[row_id], producer=producer)
-        if pushes:
-            send_pushes.apply_async(args=[pushes], producer=producer)  # one task for a planning batch's pushes
+        # A planning batch's pushes in tasks of PUSH_BATCH: a large group's fan-out is shared by the worker's threads.
+        for start in range(0, len(pushes), PUSH_BATCH):
+            send_pushes.apply_async(args=[pushes[start : start + PUSH_BATCH]], producer=producer)
         if len(deliveries) == 1:
             deliver.apply_async(args=deliveries, producer=producer)
         elif deliveries:

@@ -16,7 +16,7 @@ from workers import coordination, hooks, push
 from workers.celery_app import app
 from workers.context import context
 from workers.deliver import run_batch, run_delivery
-from workers.dispatch import PLANNER_QUEUED_KEY
+from workers.dispatch import PLANNER_QUEUED_KEY, PUSH_BATCH
 from workers.media_fetch import run_media_fetch
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,9 @@ def send_pushes(send_ids: list[int]) -> None:
 def sweep_pushes() -> None:
     """Re-enqueues pushes Redis lost, whose retry wait outlasted a countdown, or whose worker died."""
     again = push.sweep(context())
+    for start in range(0, len(again), PUSH_BATCH):
+        send_pushes.apply_async(args=[again[start : start + PUSH_BATCH]])
     if again:
-        send_pushes.apply_async(args=[again])
         log.info("sweeper re-enqueued %d pushes", len(again))
 
 

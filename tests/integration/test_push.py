@@ -428,3 +428,19 @@ def test_bridge_push_failed_and_replay(pushing: Pushing, client: Client) -> None
     assert "replayed 1 of 1" in replayed.output
     eventually(lambda: push_statuses(pushing.live) == Counter({"sent": 1}))
     assert "nothing to replay" in runner.invoke(bridge_cli, ["push", "replay", "--all-failed", "--yes"]).output
+
+
+def test_every_device_of_a_group_larger_than_a_task_gets_one_push(pushing: Pushing, client: Client) -> None:
+    from workers.dispatch import PUSH_BATCH
+
+    pushing.notifications(**{"NewMessage.Enabled": True})
+    credential = pushing.credential("fcm")
+    devices = PUSH_BATCH * 2 + 3
+    members = [f"member-{n}" for n in range(devices)]
+    for identity in members:
+        pushing.binding(identity, "fcm", f"token-{identity}", credential)
+    conversation = group_conversation(client, "alice", *members)
+    conversation.messages.create(author="alice", body="to everyone")
+    pushing.fcm.wait_for(devices, timeout=60)
+    eventually(lambda: push_statuses(pushing.live) == Counter({"sent": devices}), timeout=60)
+    assert sorted(r.token for r in pushing.fcm.snapshot()) == sorted(f"token-{m}" for m in members)
