@@ -5,6 +5,7 @@ does with each answer (retry, give up, unregister a dead token, skip an online u
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -444,3 +445,18 @@ def test_every_device_of_a_group_larger_than_a_task_gets_one_push(pushing: Pushi
     pushing.fcm.wait_for(devices, timeout=60)
     eventually(lambda: push_statuses(pushing.live) == Counter({"sent": devices}), timeout=60)
     assert sorted(r.token for r in pushing.fcm.snapshot()) == sorted(f"token-{m}" for m in members)
+
+
+def test_with_log_enabled_each_push_is_logged_with_its_token_masked(
+    pushing: Pushing, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="workers.push")
+    pushing.notifications(**{"NewMessage.Enabled": True, "LogEnabled": True})
+    token = "fcm-token-0123456789-abcdef"
+    pushing.binding("bob", "fcm", token, pushing.credential("fcm"))
+    group_conversation(client, "alice", "bob").messages.create(author="alice", body="logged")
+    eventually(lambda: push_statuses(pushing.live) == Counter({"sent": 1}))
+    [push] = pushing.sends()
+    lines = eventually(lambda: [r.getMessage() for r in caplog.records if push.sid in r.getMessage()])
+    assert lines == [f"push {push.sid} (twilio.conversations.new_message) to fcm fcm-…cdef: sent after attempt 1"]
+    assert token not in caplog.text
