@@ -2,7 +2,8 @@
 or user, written as a row in the transaction that makes the change.
 
 Readers follow the log; no service function calls a reader. The webhook reader (`bridge.hooks.outbox`) plans
-post-event webhooks from it; a row it need not read (no webhook can want it) is written as already planned.
+post-event webhooks from it, and push notifications with them (`bridge.push.planner`); a row it need not read (no
+webhook and no push can want it) is written as already planned.
 
 Order: `seq` numbers a stream's events (a conversation's, or a user's), handed out by an UPDATE of the
 conversation's (user's) counter. That UPDATE holds the row's lock until commit, so a stream's events commit in
