@@ -39,7 +39,7 @@ CHUNK = 64 * 1024
 
 @pytest.fixture
 def world(api: Api, sender_pool: dict[str, str], worker: FakeCarrier, live: LiveBridge) -> World:
-    built = build_world(api, "limits", "+14155550191", sender_pool["sms"], service_sid=None)
+    built = build_world(live, api, "limits", "+14155550191", sender_pool["sms"], service_sid=None)
     settle(live)  # nothing changes in the database behind the probes' backs
     return built
 

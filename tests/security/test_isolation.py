@@ -43,11 +43,11 @@ class Worlds:
 def worlds(
     request: pytest.FixtureRequest, api: Api, sender_pool: dict[str, str], worker: FakeCarrier, live: LiveBridge
 ) -> Iterator[Worlds]:
-    owner = build_world(api, "owner", "+14155550181", sender_pool["sms"], new_service(api, "Owner"))
+    owner = build_world(live, api, "owner", "+14155550181", sender_pool["sms"], new_service(api, "Owner"))
     if request.param == "another service":
-        intruder = build_world(api, "intruder", "+14155550182", sender_pool["sms"], new_service(api, "Intruder"))
+        intruder = build_world(live, api, "intruder", "+14155550182", sender_pool["sms"], new_service(api, "Intruder"))
     else:
-        intruder = build_world(api, "intruder", "+14155550182", sender_pool["sms"], service_sid=None)
+        intruder = build_world(live, api, "intruder", "+14155550182", sender_pool["sms"], service_sid=None)
     settle(live)  # deliveries done: the owner's objects no longer change by themselves
     yield Worlds(owner, intruder)
 

@@ -211,7 +211,7 @@ def methods_of_rule(target: Target, rule: str) -> list[str]:
 @pytest.fixture
 def world(api: Api, sender_pool: dict[str, str], worker: FakeCarrier, live: LiveBridge) -> World:
     """A populated service whose SMS delivery has finished (so nothing changes behind the probes' backs)."""
-    built = build_world(api, "routes", "+14155550171", sender_pool["sms"], service_sid=None)
+    built = build_world(live, api, "routes", "+14155550171", sender_pool["sms"], service_sid=None)
     settle(live)
     return built
 

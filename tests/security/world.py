@@ -1,7 +1,8 @@
 """One Conversation Service populated through the REST API with one of everything a path can name: a role, a
 user, a conversation with a chat and an SMS participant and a webhook of its own, uploaded media, a message
-carrying it, and the receipt of that message's SMS delivery (so the user has a user conversation too); and the
-service's webhook settings."""
+carrying it, and the receipt of that message's SMS delivery (so the user has a user conversation too); the
+service's webhook settings; and a device the user registered for push (through the push registry's own function,
+as the gateway registers one: REST has no create for bindings)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bridge.models import UnroutedMessage
+from bridge.models import ConversationService, UnroutedMessage
+from bridge.push import bindings
 from tests.integration.conftest import Api
 from tests.security.routes import arguments, placeholder
 from tests.support.fake_carrier import FakeCarrier
@@ -47,6 +49,8 @@ class World:
     webhook_sid: str  # the conversation's own webhook
     webhook_url: str
     settings_url: str  # the service's post-event webhook URL
+    binding_sid: str  # the user's push binding
+    device_token: str
 
     def refs(self, resource: str) -> list[str]:
         """Every way a path names this world's object of `resource` (the path segment before the argument).
@@ -60,6 +64,7 @@ class World:
             "Roles": [self.role_sid],
             "Media": [self.media_sid],
             "Webhooks": [self.webhook_sid],
+            "Bindings": [self.binding_sid],
         }[resource]
 
     def secrets(self) -> list[str]:
@@ -81,6 +86,8 @@ class World:
             self.webhook_sid,
             self.webhook_url,
             self.settings_url,
+            self.binding_sid,
+            self.device_token,
         ]
 
     def own_paths(self) -> list[str]:
@@ -98,6 +105,7 @@ class World:
             f"{self.prefix}/Users/{self.user_sid}/Conversations/{self.conversation_sid}",
             f"{self.prefix}/Roles/{self.role_sid}",
             f"/v1/Services/{self.service_sid}/Media/{self.media_sid}",
+            f"/v1/Services/{self.service_sid}/Bindings/{self.binding_sid}",
         ]
 
 
@@ -105,7 +113,16 @@ def default_service_sid(api: Api) -> str:
     return str(_ok(api.get("/v1/Configuration"), 200)["default_chat_service_sid"])
 
 
-def build_world(api: Api, tag: str, address: str, proxy_address: str, service_sid: str | None = None) -> World:
+def register_device(live: LiveBridge, service_sid: str, identity: str, token: str) -> str:
+    with live.database.transaction() as session:
+        service = session.scalars(select(ConversationService).where(ConversationService.sid == service_sid)).one()
+        registration = bindings.Registration("fcm", token, ["twilio.conversations.new_message"])
+        return bindings.register(session, service, identity, None, registration).sid
+
+
+def build_world(
+    live: LiveBridge, api: Api, tag: str, address: str, proxy_address: str, service_sid: str | None = None
+) -> World:
     """A populated service: a new one, or the default service when `service_sid` is None. Needs the worker (the
     receipt is the SMS delivery's)."""
     if service_sid is None:
@@ -139,6 +156,8 @@ def build_world(api: Api, tag: str, address: str, proxy_address: str, service_si
     receipts_path = f"{prefix}/Conversations/{conversation['sid']}/Messages/{message['sid']}/Receipts"
     receipts = eventually(lambda: _ok(api.get(receipts_path), 200)["delivery_receipts"], timeout=30)
     assert len(receipts) == 1, receipts
+    device_token = f"{tag}-device-token-5523"
+    binding_sid = register_device(live, service_sid, identity, device_token)
     return World(
         tag=tag,
         service_sid=service_sid,
@@ -158,6 +177,8 @@ def build_world(api: Api, tag: str, address: str, proxy_address: str, service_si
         webhook_sid=webhook["sid"],
         webhook_url=webhook_url,
         settings_url=settings_url,
+        binding_sid=binding_sid,
+        device_token=device_token,
     )
 
 
