@@ -460,3 +460,16 @@ def test_with_log_enabled_each_push_is_logged_with_its_token_masked(
     lines = eventually(lambda: [r.getMessage() for r in caplog.records if push.sid in r.getMessage()])
     assert lines == [f"push {push.sid} (twilio.conversations.new_message) to fcm fcm-…cdef: sent after attempt 1"]
     assert token not in caplog.text
+
+
+def test_a_task_delivered_twice_sends_once(pushing: Pushing, client: Client) -> None:
+    from workers.tasks import send_pushes
+
+    pushing.notifications(**{"NewMessage.Enabled": True})
+    pushing.binding("bob", "fcm", "token-bob", pushing.credential("fcm"))
+    group_conversation(client, "alice", "bob").messages.create(author="alice", body="once only")
+    pushing.fcm.wait_for(1)
+    eventually(lambda: push_statuses(pushing.live) == Counter({"sent": 1}))
+    [push] = pushing.sends()
+    send_pushes([push.id, push.id])  # Redis hands the same task out again: the claim finds nothing pending
+    assert len(pushing.fcm.snapshot()) == 1 and pushing.sends()[0].attempts == 1
