@@ -131,25 +131,11 @@ def celery_worker_thread(bridge: LiveBridge) -> Iterator[None]:
     through one app in one process broke each other's broker connections."""
     from celery.contrib.testing.worker import start_worker
 
-    from bridge.carriers import build_carrier
-    from bridge.chat import wakeups
-    from bridge.db import Database
-    from bridge.media_storage import build_store
     from workers.celery_app import app
-    from workers.context import WorkerContext, use_context
-    from workers.dispatch import enqueue
+    from workers.context import build_context, use_context
     from workers.queues import DELIVERY_QUEUE, HOOKS_QUEUE
 
-    use_context(
-        WorkerContext(
-            settings=bridge.settings,
-            database=Database(
-                bridge.settings.database_url, dispatcher=enqueue, announcer=wakeups.announcer(bridge.settings.redis_url)
-            ),
-            carrier=build_carrier(bridge.settings),
-            store=build_store(bridge.settings),
-        )
-    )
+    use_context(build_context(bridge.settings))
     # Deliveries and webhooks both (deployed, they are two worker processes, one per queue), with its heartbeat,
     # as a deployed worker has (the admin dashboard lists workers by it).
     with start_worker(

@@ -37,19 +37,21 @@ _context: WorkerContext | None = None
 _lock = threading.Lock()
 
 
+def build_context(settings: Settings) -> WorkerContext:
+    """A worker's context for `settings`: the one a worker process builds, and the one the tests' worker uses."""
+    database = Database(settings.database_url, dispatcher=enqueue, announcer=wakeups.announcer(settings.redis_url))
+    # A held inbound message accepted later (autocreation) adds a participant here too.
+    database.proxy_rule = carrier_numbers.proxy_rule(settings.carrier)
+    return WorkerContext(
+        settings=settings, database=database, carrier=build_carrier(settings), store=build_store(settings)
+    )
+
+
 def context() -> WorkerContext:
     global _context
     with _lock:
         if _context is None:
-            settings: Settings = app.conf.bridge_settings
-            database = Database(
-                settings.database_url, dispatcher=enqueue, announcer=wakeups.announcer(settings.redis_url)
-            )
-            # A held inbound message accepted later (autocreation) adds a participant here too.
-            database.proxy_rule = carrier_numbers.proxy_rule(settings.carrier)
-            _context = WorkerContext(
-                settings=settings, database=database, carrier=build_carrier(settings), store=build_store(settings)
-            )
+            _context = build_context(app.conf.bridge_settings)
         return _context
 
 
