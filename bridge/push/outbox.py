@@ -150,13 +150,18 @@ def dispatch(session: Session, send_ids: list[int]) -> None:
 
 def due(session: Session, overdue_by: float, limit: int = 1000) -> list[int]:
     """Pending pushes whose task should have run `overdue_by` seconds ago (Redis lost it, or a retry's wait was
-    longer than a broker countdown may be)."""
-    cutoff = utcnow() - timedelta(seconds=overdue_by)
-    return list(
+    longer than a broker countdown may be). Their due time becomes now, so each is re-enqueued at most once per
+    `overdue_by` seconds while it waits for a worker."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=overdue_by)
+    ids = list(
         session.scalars(
             select(S.id).where(S.status == PENDING, S.next_attempt_at <= cutoff).order_by(S.id).limit(limit)
         )
     )
+    if ids:
+        session.execute(update(_SENDS).where(S.id.in_(ids), S.status == PENDING).values(next_attempt_at=now))
+    return ids
 
 
 def release_expired_leases(session: Session, limit: int = 1000) -> list[int]:

@@ -376,6 +376,20 @@ def test_the_sweeper_sends_a_push_whose_task_was_lost(pushing: Pushing, client: 
     sweep_pushes()  # as beat runs it: the push goes back to pending and is queued
     eventually(lambda: len(pushing.fcm.snapshot()) == 2)
     eventually(lambda: push_statuses(live) == Counter({"sent": 1}))
+    # A push due long ago whose task Redis lost: queued again, once per grace period.
+    [swept] = pushing.sends()
+    with live.database.transaction() as session:
+        session.execute(
+            PushSend.__table__.update().values(status="pending", next_attempt_at=utcnow() - timedelta(minutes=5))
+        )
+    with live.database.transaction() as session:
+        assert push_outbox.due(session, overdue_by=2) == [swept.id]
+    with live.database.transaction() as session:
+        assert push_outbox.due(session, overdue_by=2) == []  # just swept: due now, not overdue
+        session.execute(PushSend.__table__.update().values(next_attempt_at=utcnow() - timedelta(minutes=5)))
+    sweep_pushes()
+    eventually(lambda: len(pushing.fcm.snapshot()) == 3)
+    eventually(lambda: push_statuses(live) == Counter({"sent": 1}))
 
 
 def failed_push(pushing: Pushing, client: Client) -> PushSend:
