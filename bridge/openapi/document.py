@@ -397,18 +397,18 @@ def _webhook_paths() -> dict[str, Any]:
 def _admin_paths() -> dict[str, Any]:
     prefix = "/admin/api"
     paging = _paging(1000)
-    filters, webhook_filters = (
+    filters, webhook_filters, push_filters = (
         [
             {**_query(name, schema), **({"style": "form", "explode": True} if schema.get("type") == "array" else {})}
             for name, schema in properties.items()
         ]
-        for properties in (s.ADMIN_FILTER_PROPERTIES, s.ADMIN_WEBHOOK_FILTER_PROPERTIES)
+        for properties in (s.ADMIN_FILTER_PROPERTIES, s.ADMIN_WEBHOOK_FILTER_PROPERTIES, s.ADMIN_PUSH_FILTER_PROPERTIES)
     )
     since = [_query("since", s.ADMIN_FILTER_PROPERTIES["since"])]
     replay_body = {
         "required": True,
-        "description": "Filters (at least one) or SIDs, of deliveries or (kind=webhook) webhook calls; unknown "
-        "names, and filters of the other kind, are refused.",
+        "description": "Filters (at least one) or SIDs, of deliveries, (kind=webhook) webhook calls or (kind=push) "
+        "push notifications; unknown names, and filters of another kind, are refused.",
         "content": {
             "application/x-www-form-urlencoded": {
                 "schema": {
@@ -499,11 +499,27 @@ def _admin_paths() -> dict[str, Any]:
                 parameters=[_path_param("CallSid", s.sid("WC", nullable=False))],
             )
         },
+        f"{prefix}/pushes": {
+            "get": operation(
+                "AdminListPushes",
+                "Push notifications matching the filters (default: failed), newest first",
+                listed("pushes", "push", **matching),
+                parameters=[*push_filters, *paging],
+            )
+        },
+        f"{prefix}/pushes/counts": {
+            "get": operation(
+                "AdminPushCounts",
+                "Push notifications by status since a moment (default 1h)",
+                one("push_counts", 400, 401, 429, 503),
+                parameters=since,
+            )
+        },
         f"{prefix}/replay": {
             "post": operation(
                 "AdminReplay",
-                "Replay failed/undelivered deliveries, or (kind=webhook, or WC SIDs) failed webhook calls; each goes "
-                "out once, however often this is called",
+                "Replay failed/undelivered deliveries, (kind=webhook, or WC SIDs) failed webhook calls or (kind=push, "
+                "or NT SIDs) failed push notifications; each goes out once, however often this is called",
                 one("replay_result", 400, 401, 403, 413, 429, 503),
                 body=replay_body,
             )

@@ -388,6 +388,29 @@ ADMIN_WEBHOOK_STORY = obj(
         "attempts": {"type": "array", "items": obj({**_ATTEMPT, "error": STRING})},
     }
 )
+PUSH_STATUSES = ("pending", "sending", "sent", "skipped", "failed", "unregistered")
+ADMIN_PUSH = obj(
+    {
+        "sid": sid("NT", nullable=False),
+        "status": {"type": "string", "enum": list(PUSH_STATUSES)},
+        "message_type": {"type": "string", "description": "new_message, added_to_conversation, ..."},
+        "identity": {"type": "string"},
+        "conversation_sid": sid("CH"),
+        "attempts": {"type": "integer", "minimum": 0},
+        "error_code": {"type": "integer", "nullable": True, "description": "The platform's HTTP status"},
+        "error_message": STRING,
+        "next_attempt_at": DATE,
+        "date_created": _ADMIN_DATE,
+        "date_updated": _ADMIN_DATE,
+        "replayable": {"type": "boolean"},
+    }
+)
+ADMIN_PUSH_COUNTS = obj(
+    {
+        "since": _ADMIN_DATE,
+        "by_status": obj({status: {"type": "integer", "minimum": 0} for status in PUSH_STATUSES}),
+    }
+)
 ADMIN_REPLAY_RESULT = obj(
     {
         "matched": {"type": "integer", "minimum": 0},
@@ -447,21 +470,32 @@ ADMIN_WEBHOOK_FILTER_PROPERTIES: dict[str, Any] = {
     "conversation": ADMIN_FILTER_PROPERTIES["conversation"],
     "sid": {"type": "array", "items": sid("WC", nullable=False), "maxItems": 1000},
 }
-# The replay body takes either kind's filters: `kind` says which (deliveries unless its SIDs are webhook calls').
+ADMIN_PUSH_FILTER_PROPERTIES: dict[str, Any] = {
+    "status": {**_FILTER_VALUES, "description": f"Push statuses ({', '.join(PUSH_STATUSES)}) or `all`."},
+    "since": ADMIN_FILTER_PROPERTIES["since"],
+    "until": ADMIN_FILTER_PROPERTIES["until"],
+    "service": ADMIN_FILTER_PROPERTIES["service"],
+    "conversation": ADMIN_FILTER_PROPERTIES["conversation"],
+    "identity": {"type": "string", "description": "The chat user pushed to."},
+    "sid": {"type": "array", "items": sid("NT", nullable=False), "maxItems": 1000},
+}
+# The replay body takes any kind's filters: `kind` says which (deliveries unless its SIDs are webhook calls').
 ADMIN_REPLAY_PROPERTIES: dict[str, Any] = {
     "kind": {
         "type": "string",
-        "enum": ["delivery", "webhook"],
-        "description": "What to replay: deliveries (the default) or webhook calls (also implied by WC SIDs).",
+        "enum": ["delivery", "webhook", "push"],
+        "description": "What to replay: deliveries (the default), webhook calls (also implied by WC SIDs) or push "
+        "notifications (also implied by NT SIDs).",
     },
     **ADMIN_FILTER_PROPERTIES,
     **ADMIN_WEBHOOK_FILTER_PROPERTIES,
+    **ADMIN_PUSH_FILTER_PROPERTIES,
     "status": {**_FILTER_VALUES, "description": "Statuses of the kind replayed, or `all` (its replayable ones)."},
     "sid": {
         "type": "array",
-        "items": {"type": "string", "pattern": "^(DY|WC)[0-9a-fA-F]{32}$", "minLength": 34, "maxLength": 34},
+        "items": {"type": "string", "pattern": "^(DY|WC|NT)[0-9a-fA-F]{32}$", "minLength": 34, "maxLength": 34},
         "maxItems": 1000,
-        "description": "Delivery SIDs (DY...) or webhook call SIDs (WC...), one kind at a time.",
+        "description": "Delivery SIDs (DY...), webhook call SIDs (WC...) or push SIDs (NT...), one kind at a time.",
     },
 }
 
@@ -477,6 +511,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "bridge.admin.webhook_call": ADMIN_WEBHOOK_CALL,
     "bridge.admin.webhook_counts": ADMIN_WEBHOOK_COUNTS,
     "bridge.admin.webhook_story": ADMIN_WEBHOOK_STORY,
+    "bridge.admin.push": ADMIN_PUSH,
+    "bridge.admin.push_counts": ADMIN_PUSH_COUNTS,
     "bridge.admin.replay_result": ADMIN_REPLAY_RESULT,
     "bridge.admin.unrouted": ADMIN_UNROUTED,
     "bridge.admin.reroute_result": ADMIN_REROUTE_RESULT,
