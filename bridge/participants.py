@@ -82,6 +82,13 @@ def _binding_in_use(conversation_sid: str | None) -> BridgeError:
     return invalid(f"A binding for this participant and proxy address already exists{where}", errors.BINDING_IN_USE)
 
 
+def _default_role_sid(service: ConversationService, conversation: Conversation, identity: str | None) -> str | None:
+    """The creator of a conversation joins it in the service's creator role, anyone else in its default role."""
+    if identity and conversation.created_by == identity and service.default_conversation_creator_role_sid:
+        return service.default_conversation_creator_role_sid
+    return service.default_conversation_role_sid
+
+
 def add_participant(
     session: Session,
     conversation: Conversation,
@@ -117,7 +124,7 @@ def add_participant(
         role_sid=(
             roles.require_role(session, service, role_sid, roles.CONVERSATION).sid
             if role_sid
-            else service.default_conversation_role_sid
+            else _default_role_sid(service, conversation, identity)
         ),
         joined_at_index=conversation.last_message_index,
         date_created=date_created or now,

@@ -32,7 +32,7 @@ from bridge import (
     users,
 )
 from bridge.access_tokens import ChatClient
-from bridge.chat import objects
+from bridge.chat import objects, permissions
 from bridge.chat.access import (
     Caller,
     caller_for,
@@ -42,6 +42,7 @@ from bridge.chat.access import (
     user_by_identity,
     visible_conversation,
 )
+from bridge.chat.permissions import Action
 from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError, invalid, not_found
@@ -88,6 +89,9 @@ class Mutation:
     run: Callable[[Session, Caller], tuple[Reply, str | None]]
     # A pre-event webhook to ask first (read in a transaction of its own), or None.
     pre_event: Callable[[Session, Caller], pre.PreEvent | None] | None = None
+    # Raises if the caller's roles do not allow the write: checked before the pre-event webhook is asked (a
+    # refused action calls no webhook) and again in the write's transaction (the roles may have changed).
+    guard: Callable[[Session, Caller], None] | None = None
 
 
 class ClientApi:
@@ -149,25 +153,32 @@ class ClientApi:
                 return Mutation(
                     lambda s, c: self._update_user(s, c, identity, body),
                     pre_event=lambda s, c: self._before_user_update(s, c, identity, body),
+                    guard=lambda s, c: self._may_update_user(s, c, identity),
                 )
             case ["Conversations"], "POST":
-                return Mutation(lambda s, c: self._create_conversation(s, c, body))
+                return Mutation(
+                    lambda s, c: self._create_conversation(s, c, body),
+                    guard=lambda s, c: permissions.require(s, c.service, c.identity, None, Action.CREATE_CONVERSATION),
+                )
             case ["Conversations", sid], "GET":
                 return lambda s, c: Reply(200, self._conversation(s, c, self._visible(s, c, sid)))
             case ["Conversations", sid], "POST":
                 return Mutation(
                     lambda s, c: self._update_conversation(s, c, sid, body),
                     pre_event=lambda s, c: self._before_conversation(s, c, sid, pre.CONVERSATION_UPDATE, body),
+                    guard=lambda s, c: self._may_update_conversation(s, c, sid, body),
                 )
             case ["Conversations", sid], "DELETE":
                 return Mutation(
                     lambda s, c: self._delete_conversation(s, c, sid),
                     pre_event=lambda s, c: self._before_conversation(s, c, sid, pre.CONVERSATION_REMOVE, {}),
+                    guard=lambda s, c: self._may_in(s, c, sid, Action.DELETE_CONVERSATION),
                 )
             case ["Conversations", sid, "Messages"], "POST":
                 return Mutation(
                     lambda s, c: self._send(s, c, sid, body),
                     pre_event=lambda s, c: self._before_sending(s, c, sid, body),
+                    guard=lambda s, c: self._may_send(s, c, sid, body),
                 )
             case ["Conversations", sid, "Messages", message_sid], "GET":
                 return lambda s, c: self._message(s, c, sid, message_sid)
@@ -175,16 +186,19 @@ class ClientApi:
                 return Mutation(
                     lambda s, c: self._update_message(s, c, sid, message_sid, body),
                     pre_event=lambda s, c: self._before_message(s, c, sid, message_sid, pre.MESSAGE_UPDATE, body),
+                    guard=lambda s, c: self._may_change_message(s, c, sid, message_sid, body),
                 )
             case ["Conversations", sid, "Messages", message_sid], "DELETE":
                 return Mutation(
                     lambda s, c: self._delete_message(s, c, sid, message_sid),
                     pre_event=lambda s, c: self._before_message(s, c, sid, message_sid, pre.MESSAGE_REMOVE, {}),
+                    guard=lambda s, c: self._may_change_message(s, c, sid, message_sid, None),
                 )
             case ["Conversations", sid, "Participants"], "POST":
                 return Mutation(
                     lambda s, c: self._add_participant(s, c, sid, body),
                     pre_event=lambda s, c: self._before_adding_participant(s, c, sid, body),
+                    guard=lambda s, c: self._may_add_participant(s, c, sid, body),
                 )
             case ["Conversations", sid, "Participants", ref], "POST":
                 return Mutation(lambda s, c: self._update_participant(s, c, sid, ref, body))
@@ -192,6 +206,7 @@ class ClientApi:
                 return Mutation(
                     lambda s, c: self._remove_participant(s, c, sid, ref),
                     pre_event=lambda s, c: self._before_removing_participant(s, c, sid, ref),
+                    guard=lambda s, c: self._may_remove_participant(s, c, sid, ref),
                 )
         return None
 
@@ -204,6 +219,9 @@ class ClientApi:
             if earlier is not None:
                 return earlier
         changes: dict[str, str] = {}
+        if mutation.guard is not None:
+            with self.database.transaction() as session:
+                mutation.guard(session, self._caller(session, client))
         if mutation.pre_event is not None:
             with self.database.transaction() as session:
                 pre_event = mutation.pre_event(session, self._caller(session, client))
@@ -217,6 +235,8 @@ class ClientApi:
                 events.set_origin(session, sdk_origin(client.identity))
                 session.info[PRE_EVENT_CHANGES] = changes
                 caller = self._caller(session, client)
+                if mutation.guard is not None:
+                    mutation.guard(session, caller)
                 reply, resource_url = mutation.run(session, caller)
                 if mutation_id:
                     session.add(
@@ -249,6 +269,64 @@ class ClientApi:
         if found is None:
             return None
         return Reply(202, {"resource_url": found.resource_url}) if found.resource_url else Reply(200, {})
+
+    # --- permissions: what the caller's roles allow (bridge/chat/permissions.py) ---
+
+    def _may(
+        self, session: Session, caller: Caller, joined: Participant | None, action: Action, own: bool = True
+    ) -> None:
+        permissions.require(session, caller.service, caller.identity, joined, action, own)
+
+    def _may_in(self, session: Session, caller: Caller, sid: str, action: Action) -> None:
+        _, joined = self._joined(session, caller, sid)
+        self._may(session, caller, joined, action)
+
+    def _may_update_user(self, session: Session, caller: Caller, identity: str) -> None:
+        if identity != caller.identity:
+            raise forbidden("A client may change only its own user")
+        self._may(session, caller, None, Action.EDIT_USER_INFO)
+
+    def _may_update_conversation(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> None:
+        _, joined = self._joined(session, caller, sid)
+        if "friendly_name" in body or "unique_name" in body:
+            self._may(session, caller, joined, Action.EDIT_CONVERSATION_NAME)
+        if "attributes" in body:
+            self._may(session, caller, joined, Action.EDIT_CONVERSATION_ATTRIBUTES)
+
+    def _may_send(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> None:
+        _, joined = self._joined(session, caller, sid)
+        self._may(session, caller, joined, Action.SEND_MESSAGE)
+        if body.get("media_sids"):
+            self._may(session, caller, joined, Action.SEND_MEDIA_MESSAGE)
+
+    def _may_change_message(
+        self, session: Session, caller: Caller, sid: str, message_sid: str, body: dict[str, Any] | None
+    ) -> None:
+        """`body` None: a removal; otherwise an edit of what the body names."""
+        conversation, joined = self._joined(session, caller, sid)
+        own = messages.find_message(session, conversation, message_sid).author == caller.identity
+        if body is None:
+            self._may(session, caller, joined, Action.DELETE_MESSAGE, own)
+            return
+        if "body" in body:
+            self._may(session, caller, joined, Action.EDIT_MESSAGE, own)
+        if "attributes" in body:
+            self._may(session, caller, joined, Action.EDIT_MESSAGE_ATTRIBUTES, own)
+
+    def _may_add_participant(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> None:
+        conversation = self._visible(session, caller, sid)
+        joined = participation(session, conversation, caller.identity)
+        if joined is None and _str(body, "identity") == caller.identity:
+            self._may(session, caller, None, Action.JOIN_CONVERSATION)
+        elif body.get("messaging_binding") is not None:
+            self._may(session, caller, joined, Action.ADD_NON_CHAT_PARTICIPANT)
+        else:
+            self._may(session, caller, joined, Action.ADD_PARTICIPANT)
+
+    def _may_remove_participant(self, session: Session, caller: Caller, sid: str, ref: str) -> None:
+        conversation, joined = self._joined(session, caller, sid)
+        leaving = participants.find_participant(session, conversation, ref).id == joined.id
+        self._may(session, caller, joined, Action.LEAVE_CONVERSATION if leaving else Action.REMOVE_PARTICIPANT)
 
     # --- configuration and the user ---
 

@@ -176,8 +176,12 @@ CHANGES = """async (client, args, h) => {
 
 def test_each_client_sees_the_others_changes(chat: Chat, client: Client) -> None:
     conversation = client.conversations.v1.conversations.create(friendly_name="Team")
-    for identity in ("alice", "bob"):
-        conversation.participants.create(identity=identity)
+    # alice renames and adds: rights of the conversation creator's role (channel admin), not of a participant's.
+    admin = (
+        client.conversations.v1.services(chat.service_sid).configuration().fetch().default_conversation_creator_role_sid
+    )
+    conversation.participants.create(identity="alice", role_sid=admin)
+    conversation.participants.create(identity="bob")
     chat.connect("alice")
     chat.connect("bob")
     chat.driver.run("alice", CHANGES, {"sid": conversation.sid})
