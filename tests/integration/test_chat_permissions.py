@@ -12,7 +12,11 @@ from twilio.rest import Client
 
 from bridge import roles
 from tests.integration import test_chat_sdk
+from tests.integration.conftest import CUSTOMER
 from tests.integration.test_chat_sdk import Chat
+from tests.support.fake_carrier import FakeCarrier
+from tests.support.waiting import eventually
+from tests.support.webhook_receiver import WebhookReceiver
 
 # The chat suite's fixtures: the gateway, the Node SDK driver and a chat backend's keys.
 gateway, driver, chat = test_chat_sdk.gateway, test_chat_sdk.driver, test_chat_sdk.chat
@@ -182,3 +186,39 @@ def test_the_service_role_grants_what_the_conversation_role_lacks(chat: Chat, cl
     assert setting.other_message not in _message_sids(setting)
     refusal = _act(chat, setting, CASES["editOwnMessage"])  # neither role holds editOwnMessage
     assert (refusal["status"], refusal["code"]) == (403, 50107)
+
+
+def test_a_refused_send_asks_no_webhook_and_reaches_no_one(
+    chat: Chat, client: Client, sender_pool: dict[str, str], receiver: WebhookReceiver, worker: FakeCarrier
+) -> None:
+    client.conversations.v1.configuration.webhooks().update(
+        pre_webhook_url=receiver.url("/pre"),
+        post_webhook_url=receiver.url("/post"),
+        method="POST",
+        filters=["onMessageAdd", "onMessageAdded"],
+    )
+    reader = client.conversations.v1.services(chat.service_sid).roles.create(
+        friendly_name="reader", type="conversation", permission=["leaveConversation"]
+    )
+    conversation = client.conversations.v1.conversations.create(friendly_name="Read only")
+    conversation.participants.create(identity="perm-reader", role_sid=reader.sid)
+    conversation.participants.create(identity="perm-writer")
+    conversation.participants.create(
+        messaging_binding_address=CUSTOMER, messaging_binding_proxy_address=sender_pool["sms"]
+    )
+    chat.connect("perm-reader")
+    chat.connect("perm-writer")
+
+    args = {"sid": conversation.sid}
+    refusal = chat.driver.run("perm-reader", ACT % 'conversation.sendMessage("not allowed")', args)
+    assert (refusal["status"], refusal["code"]) == (403, 50107), refusal
+    # A message that is allowed, after the refused one: once it has arrived everywhere, the refused one would have.
+    assert chat.driver.run("perm-writer", ACT % 'conversation.sendMessage("allowed")', args) == {"done": True}
+    chat.driver.wait_event("perm-reader", "messageAdded", lambda m: m["body"] == "allowed")
+    assert [s.body for s in worker.wait_for(1)] == ["allowed"]
+    eventually(lambda: len(receiver.requests("onMessageAdded")) == 1)
+    assert [r.fields["Body"] for r in receiver.requests("onMessageAdd")] == ["allowed"]
+    assert [r.fields["Body"] for r in receiver.requests("onMessageAdded")] == ["allowed"]
+    assert [m.body for m in conversation.messages.list()] == ["allowed"]
+    seen = [e["data"]["body"] for name in chat.names for e in chat.driver.events(name, "messageAdded")]
+    assert "not allowed" not in seen and "allowed" in seen
