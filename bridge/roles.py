@@ -74,6 +74,7 @@ DEFAULT_ROLES: dict[str, tuple[str, list[str]]] = {
             "deleteConversation",
             "editAnyMessage",
             "editAnyMessageAttributes",
+            "editAnyParticipantAttributes",
             "editAnyUserInfo",
             "editConversationAttributes",
             "editConversationName",

@@ -66,6 +66,27 @@ def test_the_default_roles_keep_twilio_s_defaults() -> None:
     assert granted(Action.CREATE_CONVERSATION, True, SERVICE_USER, [])
 
 
+def test_the_service_roles_are_twilio_s_chat_defaults_in_conversations_names() -> None:
+    # Twilio's Service Admin and Service User of Programmable Chat, renamed (createChannel -> createConversation,
+    # addMember -> addParticipant, editAnyMemberAttributes -> editAnyParticipantAttributes, ...; inviteMember has
+    # no Conversations equivalent).
+    assert set(SERVICE_ADMIN) == {
+        "createConversation",
+        "joinConversation",
+        "deleteConversation",
+        "editConversationAttributes",
+        "editConversationName",
+        "addParticipant",
+        "removeParticipant",
+        "editAnyParticipantAttributes",
+        "editAnyMessage",
+        "deleteAnyMessage",
+        "editAnyMessageAttributes",
+        "editAnyUserInfo",
+    }
+    assert set(SERVICE_USER) == {"createConversation", "editOwnUserInfo", "joinConversation"}
+
+
 def test_a_refusal_is_twilio_s_50107_with_403() -> None:
     error = not_authorized("sendMessage")
     assert (error.code, error.status) == (50107, 403)
