@@ -222,3 +222,27 @@ def test_a_refused_send_asks_no_webhook_and_reaches_no_one(
     assert [m.body for m in conversation.messages.list()] == ["allowed"]
     seen = [e["data"]["body"] for name in chat.names for e in chat.driver.events(name, "messageAdded")]
     assert "not allowed" not in seen and "allowed" in seen
+
+
+RENAME_SELF = """async (client, args) => {
+  try {
+    await client.user.updateFriendlyName(args.name);
+    return {done: true};
+  } catch (e) {
+    return {done: false, status: e.status, code: e.body && e.body.code};
+  }
+}"""
+
+
+def test_editing_one_s_own_user_info_needs_editownuserinfo(chat: Chat, client: Client) -> None:
+    service = client.conversations.v1.services(chat.service_sid)
+    mute = service.roles.create(friendly_name="no profile edits", type="service", permission=["joinConversation"])
+    service.users.create(identity="perm-mute", role_sid=mute.sid, friendly_name="Before")
+    service.users.create(identity="perm-speaker", friendly_name="Before")  # the default service user role
+    chat.connect("perm-mute")
+    chat.connect("perm-speaker")
+    refusal = chat.driver.run("perm-mute", RENAME_SELF, {"name": "After"})
+    assert (refusal["done"], refusal["status"], refusal["code"]) == (False, 403, 50107), refusal
+    assert chat.driver.run("perm-speaker", RENAME_SELF, {"name": "After"}) == {"done": True}
+    assert service.users("perm-mute").fetch().friendly_name == "Before"
+    assert service.users("perm-speaker").fetch().friendly_name == "After"
