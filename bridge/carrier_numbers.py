@@ -28,13 +28,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bridge import accounts, errors
 from bridge.addresses import Address, AddressError, parse_address, region_of
 from bridge.config import SIMULATOR, TWILIO
-from bridge.db import PROXY_RULE_KEY
+from bridge.db import PROXY_RULE_KEY, insert_for
 from bridge.errors import invalid
 from bridge.messaging_services import effective_messaging_service, sender_in_pool
 from bridge.models import AccountConfiguration, CarrierNumber, Conversation, MessagingService, Sender
@@ -111,7 +110,7 @@ def join_pool(session: Session, pool: MessagingService, address: Address) -> Non
     """Adds `address` to `pool` unless some pool already has it. Two requests naming the same new number at once
     both succeed and make one sender: the second insert waits for the first and then does nothing."""
     session.execute(
-        _insert(session, Sender)
+        insert_for(session, Sender)
         .values(
             sid=new_sid("PN"),
             messaging_service_id=pool.id,
@@ -242,7 +241,7 @@ def _sync_numbers(
             "date_updated": now,
         }
         session.execute(
-            _insert(session, CarrierNumber)
+            insert_for(session, CarrierNumber)
             .values(address=key, date_created=now, **values)
             .on_conflict_do_update(index_elements=["address"], set_=values)
         )
@@ -279,7 +278,7 @@ def _sync_services(session: Session, inventory: Inventory, now: datetime, report
             report.services_updated.append(sid)
         values = {"friendly_name": name, "origin": FROM_CARRIER}
         session.execute(
-            _insert(session, MessagingService)
+            insert_for(session, MessagingService)
             .values(sid=sid, **values)
             .on_conflict_do_update(index_elements=["sid"], set_={**values, "date_updated": now})
         )
@@ -328,7 +327,7 @@ def _sync_senders(
         elif held[0] != service_sid:
             report.senders_moved.append(f"{key}: {held[0]} -> {service_sid}")
         session.execute(
-            _insert(session, Sender)
+            insert_for(session, Sender)
             .values(
                 sid=new_sid("PN"),
                 messaging_service_id=service_id,
@@ -346,10 +345,3 @@ def _sync_senders(
         if origin == FROM_CARRIER and key not in members:
             session.execute(delete(Sender).where(Sender.address == key, Sender.origin == FROM_CARRIER))
             report.senders_removed.append(f"{key} (was in {service_sid})")
-
-
-def _insert(session: Session, model: type[Any]) -> Any:
-    """INSERT with ON CONFLICT, in the database's dialect (PostgreSQL and SQLite both have it)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(model)
-    return sqlite.insert(model)

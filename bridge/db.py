@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -63,6 +64,13 @@ def _sqlite_engine(database_url: str, **kwargs: Any) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def insert_for(session: Session, table: Any) -> Any:
+    """An INSERT that can take ON CONFLICT, in the session's dialect (PostgreSQL and SQLite both have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def dispatch_after_commit(session: Session, task: str, row_ids: list[int]) -> None:

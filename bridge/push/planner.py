@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from bridge.db import insert_for
 from bridge.models import ChangeEvent, Conversation, ConversationService, Participant, PushBinding, PushSend, User
 from bridge.push import outbox
 from bridge.push.payloads import (
@@ -280,9 +280,8 @@ def _media_of(field_value: str | None) -> list[dict[str, Any]]:
 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """One multi-row INSERT; a row already planned (same event and binding) is skipped, not an error."""
-    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
-        dialect_insert(_SENDS)
+        insert_for(session, _SENDS)
         .values(rows)
         .on_conflict_do_nothing(index_elements=["event_id", "binding_id"])
         .returning(_SENDS.c.id)
