@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -95,6 +96,9 @@ class Settings:
     apns_url: str | None = None
     apns_ca_file: str | None = None
     push_max_attempts: int = 8
+    # Browsers: the page origins (scheme://host[:port]) whose scripts may open the chat socket and call the media
+    # service (BRIDGE_ALLOWED_ORIGINS, comma-separated; "*" any). Empty: the bridge's own origin only.
+    allowed_origins: tuple[str, ...] = ()
 
     @property
     def database_is_sqlite(self) -> bool:
@@ -180,7 +184,16 @@ class Settings:
             apns_url=(env.get("BRIDGE_APNS_URL") or "").rstrip("/") or None,
             apns_ca_file=env.get("BRIDGE_APNS_CA_FILE") or None,
             push_max_attempts=_int(env, "BRIDGE_PUSH_MAX_ATTEMPTS", 8),
+            allowed_origins=allowed_origins(env),
         )
+
+
+def allowed_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    values = [item.strip().rstrip("/") for item in (env.get("BRIDGE_ALLOWED_ORIGINS") or "").split(",")]
+    for value in values:
+        if value and value != "*" and not re.fullmatch(r"https?://[^/\s]+", value):
+            raise ConfigurationError(f"BRIDGE_ALLOWED_ORIGINS takes origins (https://chat.example.com), got {value!r}")
+    return tuple(value.lower() for value in values if value)
 
 
 def log_format(env: Mapping[str, str]) -> str:
