@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bridge.sids import new_sid
 
@@ -99,10 +100,20 @@ class Settings:
     # Browsers: the page origins (scheme://host[:port]) whose scripts may open the chat socket and call the media
     # service (BRIDGE_ALLOWED_ORIGINS, comma-separated; "*" any). Empty: the bridge's own origin only.
     allowed_origins: tuple[str, ...] = ()
+    gateway_url: str | None = None  # BRIDGE_GATEWAY_URL: the chat socket's public URL, which the web chat page dials
 
     @property
     def database_is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def public_gateway_url(self) -> str:
+        """Where browsers open the chat socket: BRIDGE_GATEWAY_URL, else `bridge run`'s gateway on the public host."""
+        if self.gateway_url:
+            return self.gateway_url
+        parts = urlsplit(self.public_base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return f"{scheme}://{parts.hostname}:{self.gateway_port}/v3/wsconnect"
 
     @property
     def carrier(self) -> str | None:
@@ -185,6 +196,7 @@ class Settings:
             apns_ca_file=env.get("BRIDGE_APNS_CA_FILE") or None,
             push_max_attempts=_int(env, "BRIDGE_PUSH_MAX_ATTEMPTS", 8),
             allowed_origins=allowed_origins(env),
+            gateway_url=(env.get("BRIDGE_GATEWAY_URL") or "").strip() or None,
         )
 
 
