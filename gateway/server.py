@@ -23,7 +23,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request as HttpRequest
 from websockets.http11 import Response as HttpResponse
 
-from bridge import carrier_numbers, users
+from bridge import carrier_numbers, origins, users
 from bridge.chat import presence, wakeups
 from bridge.chat.access import Caller
 from bridge.chat.client_api import TYPING_TIMEOUT, ClientApi
@@ -168,6 +168,11 @@ class Gateway:
             return connection.respond(http.HTTPStatus.OK, "ok\n")
         if request.path.split("?")[0] != PATH:
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        origin = request.headers.get("Origin")
+        if not origins.origin_allowed(self.settings, origin):
+            # A page of another site: refused before the socket opens, so it never gets to present a token.
+            log.warning("chat socket refused: Origin %s is not the bridge's nor in BRIDGE_ALLOWED_ORIGINS", origin)
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         return None
 
     # --- typing: every gateway process hears it, through Redis when there is one ---

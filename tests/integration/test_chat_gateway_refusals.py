@@ -3,12 +3,14 @@ what the gateway does with frames that are not twilsock, too large, or too many.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
 from twilio.rest import Client
+from websockets.exceptions import InvalidStatus
 
-from bridge import access_tokens, accounts
+from bridge import access_tokens, accounts, origins
 from bridge.chat import objects
 from gateway.frames import encode
 from gateway.server import Options
@@ -129,3 +131,29 @@ def test_a_refused_token_gets_twilios_code_in_the_init_reply(live: LiveBridge, g
     assert reply.header["status"]["code"] == 401
     assert reply.header["status"]["errorCode"] in (20101, 20102)
     assert raw.is_closed()
+
+
+def test_a_page_of_another_origin_is_refused_before_the_socket_opens(live: LiveBridge, gateway: LiveGateway) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        RawClient(gateway.url, origin="https://elsewhere.example")
+    assert refused.value.response.status_code == 403
+    own = RawClient(gateway.url, origin=origins.own_origin(live.settings))  # the bridge's own pages (/chat)
+    try:
+        assert own.init(token_for(live, "alice")).header["status"]["code"] == 200
+    finally:
+        own.close()
+
+
+def test_an_origin_in_bridge_allowed_origins_may_open_the_socket(live: LiveBridge) -> None:
+    settings = dataclasses.replace(live.settings, allowed_origins=("https://chat.example.com",))
+    listed = start_gateway(settings, live.database, STRICT)
+    try:
+        raw = RawClient(listed.url, origin="https://chat.example.com")
+        try:
+            assert raw.init(token_for(live, "alice")).header["status"]["code"] == 200
+        finally:
+            raw.close()
+        with pytest.raises(InvalidStatus):
+            RawClient(listed.url, origin="https://chat.example.com.evil.example")
+    finally:
+        listed.stop()

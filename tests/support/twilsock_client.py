@@ -14,8 +14,8 @@ from gateway.frames import Frame, decode, encode
 
 
 class RawClient:
-    def __init__(self, url: str) -> None:
-        self.socket: ClientConnection = connect(url, open_timeout=10, max_size=4 * 1024 * 1024)
+    def __init__(self, url: str, origin: str | None = None) -> None:
+        self.socket: ClientConnection = connect(url, open_timeout=10, max_size=4 * 1024 * 1024, origin=origin)
         self.notifications: list[Frame] = []
 
     def close(self) -> None:
