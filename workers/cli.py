@@ -30,7 +30,7 @@ from bridge.embedded import socket_url, start_embedded_redis
 from bridge.errors import BridgeError
 from bridge.migrate import upgrade
 from bridge.supervisor import Supervisor
-from workers import admin_cli, senders_cli
+from workers import admin_cli, senders_cli, webchat_sdk
 from workers.queues import HOOKS_QUEUE
 
 # Webhook calls mostly wait on receivers: more threads than a delivery worker's, each idle most of the time.
@@ -286,6 +286,7 @@ main.add_command(admin_cli.webhooks)
 main.add_command(admin_cli.unrouted)
 main.add_command(admin_cli.push)
 main.add_command(senders_cli.senders)
+main.add_command(webchat_sdk.webchat)
 
 if __name__ == "__main__":
     main()
