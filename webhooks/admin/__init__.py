@@ -6,7 +6,8 @@ with the admin credentials. Every change made with the cookie carries a CSRF tok
 limited (Flask-Limiter on the bridge's Redis) and, like every admin action, recorded in the audit trail.
 
 Modules: `auth` (credentials, session, sign-in/out), `csrf`, `ratelimit`, `filters` (request -> DeliveryFilter),
-`present` (what templates and JSON show), `chart` (the dashboard's SVG), `pages` (the console), `api` (JSON).
+`present` (what templates and JSON show), `chart` (the dashboard's SVG), `pages` (the console), `chat_tokens` (opening
+the web chat as an identity), `api` (JSON).
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from datetime import timedelta
 from flask import Flask, Response, request
 
 from bridge.config import Settings, derived_secret
-from webhooks.admin import api, auth, csrf, pages, ratelimit
+from webhooks.admin import (
+    api,
+    auth,
+    chat_tokens,  # noqa: F401 - adds /admin/chat to the console's blueprint
+    csrf,
+    pages,
+    ratelimit,
+)
 
 # The console runs only its own static script and styles, is never framed (its buttons replay deliveries), and
 # its pages, which show phone numbers, are not kept in caches.
