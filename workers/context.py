@@ -6,7 +6,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
@@ -31,6 +32,9 @@ class WorkerContext:
     database: Database
     carrier: Carrier
     store: MediaStore
+    # The recipients of one message are sent to at the same time, on these threads (shared by all of the process's
+    # tasks, so the database connections they need stay bounded).
+    send_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
 
 
 _context: WorkerContext | None = None
@@ -43,7 +47,11 @@ def build_context(settings: Settings) -> WorkerContext:
     # A held inbound message accepted later (autocreation) adds a participant here too.
     database.proxy_rule = carrier_numbers.proxy_rule(settings.carrier)
     return WorkerContext(
-        settings=settings, database=database, carrier=build_carrier(settings), store=build_store(settings)
+        settings=settings,
+        database=database,
+        carrier=build_carrier(settings),
+        store=build_store(settings),
+        send_pool=ThreadPoolExecutor(settings.send_concurrency, thread_name_prefix="send"),
     )
 
 
@@ -60,6 +68,7 @@ def use_context(replacement: WorkerContext | None) -> None:
     global _context
     with _lock:
         if _context is not None and _context is not replacement:
+            _context.send_pool.shutdown(wait=True)
             _context.database.dispose()
         _context = replacement
 

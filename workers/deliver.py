@@ -3,7 +3,8 @@ once per send, record the outcome. Short transactions per delivery (claim+render
 the recipient's next one); none is open while the carrier is being called.
 
 A task drains its recipient's line: after one delivery it goes on with that recipient's next one (up to
-`DRAIN_LIMIT`), which keeps their order and saves a round trip through the broker per message.
+`DRAIN_LIMIT`), which keeps their order and saves a round trip through the broker per message. A message's
+recipients (one batch task) are sent to at the same time, on the process's send pool (BRIDGE_SEND_CONCURRENCY).
 
 Metrics (bridge/metrics.py): each carrier call is timed, and each outcome is counted once it is committed.
 """
@@ -14,6 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -86,17 +88,35 @@ class BatchOutcome:
 
 
 def run_batch(ctx: WorkerContext, delivery_ids: list[int]) -> BatchOutcome:
-    """The deliveries one transaction created (one per recipient of a message), one after the other; what
-    follows each (its recipient's next delivery, or its own retry) is handed back to be queued together."""
+    """The deliveries one transaction created (one per recipient of a message), sent at the same time on the
+    process's send pool: each is a different recipient, so no recipient's order depends on another's, and one
+    message to 50 SMS participants waits for the slowest carrier call, not for the sum of 50. What follows each
+    (its recipient's next delivery, or its own retry) is handed back to be queued together."""
+    if len(delivery_ids) == 1:
+        outcomes: list[Outcome | None] = [deliver_one(ctx, delivery_ids[0])]
+    else:
+        futures = [ctx.send_pool.submit(deliver_one, ctx, delivery_id) for delivery_id in delivery_ids]
+        outcomes = [_outcome_of(future, delivery_id) for future, delivery_id in zip(futures, delivery_ids, strict=True)]
     following: list[int] = []
     retries: list[tuple[int, float]] = []
-    for delivery_id in delivery_ids:
-        outcome = deliver_one(ctx, delivery_id)
+    for outcome in outcomes:
+        if outcome is None:
+            continue
         if outcome.next_delivery_id is not None:
             following.append(outcome.next_delivery_id)
         if outcome.retry_in_seconds is not None and outcome.retry_delivery_id is not None:
             retries.append((outcome.retry_delivery_id, outcome.retry_in_seconds))
     return BatchOutcome(following, retries)
+
+
+def _outcome_of(future: Future[Outcome], delivery_id: int) -> Outcome | None:
+    """One send's outcome. A send that raised (the database gone mid-claim, say) leaves its row as a crashed task
+    would: claimed until the lease runs out, then the sweeper's; the others' follow-ups are still queued."""
+    try:
+        return future.result()
+    except Exception:
+        log.exception("delivery %s: the send raised; the sweeper will take it up again", delivery_id)
+        return None
 
 
 def deliver_one(ctx: WorkerContext, delivery_id: int) -> Outcome:

@@ -130,6 +130,25 @@ def test_rest_messages_are_delivered_to_sms_and_whatsapp_participants_but_not_to
     assert sorted(s.to_address for s in worker.snapshot()) == sorted([ALICE, BOB, CAROL, WALTER])
 
 
+def test_the_recipients_of_one_message_are_sent_to_at_the_same_time(
+    live: LiveBridge, worker: FakeCarrier, client: Client, sender_pool: dict[str, str]
+) -> None:
+    """One message to many SMS participants does not wait for one carrier call after another."""
+    conversation = client.conversations.v1.conversations.create(friendly_name="a crowd")
+    crowd = [f"+1415555{n:04d}" for n in range(200, 212)]
+    for address in crowd:
+        conversation.participants.create(
+            messaging_binding_address=address, messaging_binding_proxy_address=sender_pool["sms"]
+        )
+    conversation.participants.create(identity="agent")
+    worker.send_delay = 0.3  # a carrier that takes its time: sends one after another would never overlap
+    conversation.messages.create(author="agent", body="to everyone")
+    worker.wait_for(len(crowd), timeout=60)
+    assert sorted(s.to_address for s in worker.snapshot()) == crowd
+    assert worker.most_sends_in_flight > 1
+    assert worker.most_sends_in_flight <= live.settings.send_concurrency
+
+
 def test_a_participant_who_joins_later_gets_only_later_messages(
     live: LiveBridge, worker: FakeCarrier, client: Client, sender_pool: dict[str, str]
 ) -> None:

@@ -111,6 +111,8 @@ class FakeCarrier:
     account: Account = field(default_factory=Account)
     inventory_requests: Counter[str] = field(default_factory=Counter)  # path -> pages served
     inventory_failure: Failure | None = None
+    sends_in_flight: int = 0  # send requests being answered now
+    most_sends_in_flight: int = 0  # the most there were at once since the last reset
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -148,6 +150,7 @@ class FakeCarrier:
         self.account = Account()
         self.inventory_requests.clear()
         self.inventory_failure = None
+        self.most_sends_in_flight = 0
 
     # -- what tests read --------------------------------------------------------------------------------
 
@@ -189,6 +192,16 @@ class FakeCarrier:
             return self._error(Failure(401, 20003, "Authenticate"))
         if request.method == "GET":
             return self._list(request)
+        with self.lock:
+            self.sends_in_flight += 1
+            self.most_sends_in_flight = max(self.most_sends_in_flight, self.sends_in_flight)
+        try:
+            return self._send(request)
+        finally:
+            with self.lock:
+                self.sends_in_flight -= 1
+
+    def _send(self, request: Request) -> Response:
         form = request.form
         params = {key: form.getlist(key) if len(form.getlist(key)) > 1 else form[key] for key in form}
         if self.send_delay:
