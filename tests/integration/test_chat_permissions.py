@@ -1,10 +1,11 @@
-"""Roles enforced on chat clients: the official SDK under Node, as a participant whose conversation role (created
-over REST with the twilio client) lacks the permission an action needs, is refused with Twilio's 50107 and 403 and
-nothing changes; with a role holding that permission the same action is done. REST checks what is stored."""
+"""Roles enforced on chat clients: the official SDK, under Node and in Chromium, as a participant whose conversation
+role (created over REST with the twilio client) lacks the permission an action needs, is refused with Twilio's 50107
+and 403 and nothing changes; with a role holding that permission the same action is done. REST checks what is
+stored. Every test runs once with each driver."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -14,12 +15,41 @@ from bridge import roles
 from tests.integration import test_chat_sdk
 from tests.integration.conftest import CUSTOMER
 from tests.integration.test_chat_sdk import Chat
+from tests.support.browser_sdk import BrowserSdkDriver, browser_unavailable_reason
 from tests.support.fake_carrier import FakeCarrier
+from tests.support.live import LiveBridge
+from tests.support.sdk_driver import SdkDriver
 from tests.support.waiting import eventually
 from tests.support.webhook_receiver import WebhookReceiver
 
-# The chat suite's fixtures: the gateway, the Node SDK driver and a chat backend's keys.
-gateway, driver, chat = test_chat_sdk.gateway, test_chat_sdk.driver, test_chat_sdk.chat
+# The chat suite's fixtures: the gateway and a chat backend's keys (its `chat` uses this module's `driver`).
+gateway, chat = test_chat_sdk.gateway, test_chat_sdk.chat
+BROWSER_MISSING = browser_unavailable_reason()
+
+
+@pytest.fixture(scope="module")
+def node_driver() -> Iterator[SdkDriver]:
+    with SdkDriver() as sdk:
+        yield sdk
+
+
+@pytest.fixture(scope="module")
+def browser_driver(bridge: LiveBridge) -> Iterator[BrowserSdkDriver]:
+    """One Chromium for the module; each client gets a page of the bridge's own origin, reused once it shut down."""
+    with BrowserSdkDriver(bridge.url + "/healthz") as sdk:
+        yield sdk
+
+
+@pytest.fixture(
+    params=[
+        "node",
+        pytest.param("browser", marks=pytest.mark.skipif(BROWSER_MISSING is not None, reason=str(BROWSER_MISSING))),
+    ]
+)
+def driver(request: pytest.FixtureRequest) -> SdkDriver | BrowserSdkDriver:
+    """The SDK under Node, or in Chromium: the same JS runs in both."""
+    found: SdkDriver | BrowserSdkDriver = request.getfixturevalue(f"{request.param}_driver")
+    return found
 
 
 @dataclass(frozen=True)
