@@ -65,8 +65,16 @@ class Ledger:
 
 
 class FakeCarrier:
-    def __init__(self, account_sid: str, auth_token: str, status_callbacks: bool, callback_delay: float) -> None:
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        status_callbacks: bool,
+        callback_delay: float,
+        send_latency: float = 0.0,
+    ) -> None:
         self.account_sid = account_sid
+        self.send_latency = send_latency
         self.expected_authorization = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self.validator = RequestValidator(auth_token)
         self.status_callbacks = status_callbacks
@@ -117,6 +125,8 @@ class FakeCarrier:
             task = asyncio.create_task(self._post_callbacks(str(callback), sid, from_address, to_address))
             self.background.add(task)
             task.add_done_callback(self.background.discard)
+        if self.send_latency:  # a real carrier's API takes its time to answer (Twilio's: about 0.1-0.3 s)
+            await asyncio.sleep(self.send_latency)
         resource = {
             "sid": sid,
             "account_sid": self.account_sid,
@@ -242,8 +252,11 @@ def main() -> None:
     parser.add_argument("--auth-token", required=True)
     parser.add_argument("--status-callbacks", action="store_true", help="post signed sent/delivered callbacks")
     parser.add_argument("--callback-delay", type=float, default=0.05, help="seconds before each callback")
+    parser.add_argument("--send-latency", type=float, default=0.0, help="seconds before answering each send")
     args = parser.parse_args()
-    carrier = FakeCarrier(args.account_sid, args.auth_token, args.status_callbacks, args.callback_delay)
+    carrier = FakeCarrier(
+        args.account_sid, args.auth_token, args.status_callbacks, args.callback_delay, args.send_latency
+    )
     # Loopback only; a large backlog so bursts queue in the kernel instead of being refused (peers.md section 2.1).
     web.run_app(carrier.app(), host="127.0.0.1", port=args.port, backlog=4096, access_log=None, print=None)
 

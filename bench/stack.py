@@ -237,6 +237,7 @@ class CpuMeter:
 class CarrierProcess:
     processes: ProcessSet
     status_callbacks: bool = False
+    send_latency: float = 0.0  # seconds the carrier takes to answer each send
     port: int = field(default_factory=free_port)
     account_sid: str = field(default_factory=lambda: "AC" + secrets.token_hex(16))
     auth_token: str = field(default_factory=lambda: secrets.token_hex(16))
@@ -255,6 +256,8 @@ class CarrierProcess:
         ]  # fmt: skip
         if self.status_callbacks:
             command.append("--status-callbacks")
+        if self.send_latency:
+            command += ["--send-latency", str(self.send_latency)]
         self.managed = self.processes.start("carrier", command, env={**os.environ, "PYTHONPATH": str(REPOSITORY)})
         wait_until(self._answers, START_TIMEOUT_SECONDS, "the fake carrier")
 
