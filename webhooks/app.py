@@ -22,6 +22,7 @@ from webhooks.api import blueprints
 from webhooks.auth import authenticated
 from webhooks.carriers import twilio as twilio_webhooks
 from webhooks.errors import error_response
+from webhooks.webchat import blueprint as webchat
 
 API_PREFIXES = ("/v1/", "/messaging/v1/")
 # An incoming X-Request-Id (a proxy's, a client's) is kept when it is this plain; anything else gets a new one.
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.register_blueprint(blueprint)
     app.register_blueprint(twilio_webhooks.blueprint)
     admin_faces.init_app(app, settings)  # console and JSON API: session, CSRF, sign-in rate limit
+    app.register_blueprint(webchat)  # /chat: the web chat page, on the SDK's browser bundle
     app.register_blueprint(openapi.blueprint)  # /openapi.json
     app.register_blueprint(health.blueprint)  # /healthz, /readyz: for load balancers, no credentials
     app.register_blueprint(metrics.blueprint)  # /metrics, behind BRIDGE_METRICS_TOKEN

@@ -39,6 +39,11 @@ PUBLIC: dict[str, str] = {
     "/static/<path:filename>": "Flask's static route for the app; no static folder ships, so every request is a 404",
     "/admin/static/<path:filename>": "the console's stylesheet and script (no data); the sign-in page needs them",
     "/admin/sign-in": "the admin sign-in form itself: CSRF-protected and rate-limited per address and username",
+    "/chat": (
+        "the web chat page: markup and a JSON block with the chat socket's URL; it signs in with an access token "
+        "the browser holds (from the fragment or pasted), which the page request never carries"
+    ),
+    "/chat/static/<path:filename>": "the web chat page's stylesheet and scripts, and the SDK's browser bundle",
     "/openapi.json": "the description of the bridge's API (paths and schemas, no data), as Twilio publishes its own",
     "/healthz": "liveness for load balancers: a constant body, touches neither the database nor Redis",
     "/readyz": "readiness for load balancers: each check's name and 'ok' or the kind of failure, no hosts or data",
