@@ -7,6 +7,10 @@ Public URLs (`{PUBLIC_BASE_URL}/media/{sid}/{token}`) are what carriers fetch MM
 recipients get as links, so they work without credentials. The token is an HMAC of the SID under a key derived
 from the bridge's auth token: it cannot be guessed or forged, it never expires (a link in a text message must
 keep working), and rotating `BRIDGE_AUTH_TOKEN` invalidates every public URL issued before.
+
+Temporary URLs are the same route with a token `{expires}.{hmac}`: an HMAC of the SID and the expiry time (Unix
+seconds) under a key of their own. Chat clients get them from the media service (`content_direct_temporary`),
+as Twilio's MCS hands out short-lived CDN URLs; after `TEMPORARY_URL_SECONDS` they are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import hashlib
 import hmac
 import re
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -35,15 +40,20 @@ FAILED = "failed"
 CATEGORY = "media"
 SYSTEM_AUTHOR = "system"  # what Twilio shows for media uploaded with account credentials
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+FORBIDDEN = 20403
 FILENAME_LIMIT = 256
 CONTENT_TYPE_LIMIT = 128  # the column's width
 MAX_MEDIA_PER_MESSAGE = 10  # MMS carries at most 10 files
+MAX_MESSAGE_MEDIA_BYTES = 16 * 1024 * 1024  # all of a chat message's files together (the SDK's Configuration)
+TEMPORARY_URL_SECONDS = 300  # how long a temporary content URL works (Twilio's MCS: minutes)
 ERROR_LIMIT = 1000
 
 # RFC 6838 restricted names: `type/subtype`, each a letter or digit and then up to 126 more characters.
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
 _CHARSET = re.compile(r"^[a-z0-9][a-z0-9._:+-]{0,39}$")
 _URL_KEY_CONTEXT = b"bridge media public URL v1"
+_TEMPORARY_KEY_CONTEXT = b"bridge media temporary URL v1"
+_EXPIRY = re.compile(r"^[0-9]{1,12}$")
 _TOKEN_BYTES = 16  # 128 bits, 22 characters of base64url
 
 
@@ -189,6 +199,16 @@ def media_for_message(session: Session, service: ConversationService, sids: list
     return ordered
 
 
+def check_message_limits(rows: list[Media]) -> None:
+    """A chat message's files: at most MAX_MEDIA_PER_MESSAGE, MAX_MESSAGE_MEDIA_BYTES together (what the SDK's
+    Configuration announces, enforced here for clients that do not check)."""
+    if len(rows) > MAX_MEDIA_PER_MESSAGE:
+        raise invalid(f"A message can carry at most {MAX_MEDIA_PER_MESSAGE} media")
+    total = sum(media.size or 0 for media in rows)
+    if total > MAX_MESSAGE_MEDIA_BYTES:
+        raise invalid(f"A message's media may total at most {MAX_MESSAGE_MEDIA_BYTES} bytes ({total} given)")
+
+
 def attach_to_message(session: Session, rows: list[Media], message: Message) -> None:
     """Links `rows` to the message just created. Conditional on each being still unattached, so two requests
     racing for one media cannot both attach it: the loser's transaction fails with 400."""
@@ -306,10 +326,50 @@ def public_url(settings: Settings, media: Media | str) -> str:
     return f"{settings.public_base_url}/media/{sid}/{url_token(settings, sid)}"
 
 
-def find_public(session: Session, settings: Settings, sid: str, token: str) -> Media | None:
-    """The ready media a public URL names, or None (unknown, wrong token, not fetched yet: all look alike).
-    The token is checked before the database is asked, so answers reveal nothing about which SIDs exist."""
-    if not is_sid(sid, "ME") or not token_matches(settings, sid, token):
+def _temporary_key(settings: Settings) -> bytes:
+    return hmac.new(settings.auth_token.encode(), _TEMPORARY_KEY_CONTEXT, hashlib.sha256).digest()
+
+
+def temporary_token(settings: Settings, sid: str, expires: int) -> str:
+    message = f"{sid}.{expires}".encode()
+    digest = hmac.new(_temporary_key(settings), message, hashlib.sha256).digest()[:_TOKEN_BYTES]
+    return f"{expires}." + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def temporary_url(settings: Settings, media: Media | str, issued_at: datetime | None = None) -> str:
+    """A URL of the content that works for TEMPORARY_URL_SECONDS from `issued_at` (now), without credentials."""
+    sid = media if isinstance(media, str) else media.sid
+    expires = int((issued_at or utcnow()).timestamp()) + TEMPORARY_URL_SECONDS
+    return f"{settings.public_base_url}/media/{sid}/{temporary_token(settings, sid, expires)}"
+
+
+def expired_url() -> BridgeError:
+    return BridgeError(FORBIDDEN, "This temporary media URL has expired; fetch the media again for a new one", 403)
+
+
+def token_state(settings: Settings, sid: str, token: str, now: datetime) -> str:
+    """`valid`, `expired` (a temporary token the bridge issued, past its time) or `invalid`."""
+    expires, dot, _ = token.partition(".")
+    if not dot:
+        return "valid" if token_matches(settings, sid, token) else "invalid"
+    if not _EXPIRY.match(expires):
+        return "invalid"
+    right = temporary_token(settings, sid, int(expires))
+    if not hmac.compare_digest(right.encode(), token.encode("utf-8", "replace")):
+        return "invalid"
+    return "valid" if now.timestamp() < int(expires) else "expired"
+
+
+def find_public(
+    session: Session, settings: Settings, sid: str, token: str, now: datetime | None = None
+) -> Media | None:
+    """The ready media a public or temporary URL names, or None (unknown, wrong token, not fetched yet: all look
+    alike). The token is checked before the database is asked, so answers reveal nothing about which SIDs exist.
+    A temporary token the bridge issued that has run out raises `expired_url` (403)."""
+    state = token_state(settings, sid, token, now or utcnow()) if is_sid(sid, "ME") else "invalid"
+    if state == "invalid":
         return None
+    if state == "expired":
+        raise expired_url()
     media = session.scalar(select(Media).where(Media.sid == sid))
     return media if media is not None and media.status == READY else None

@@ -7,7 +7,9 @@
   `file` (or the only file part), and optional `FileName` and `Author` fields.
 - `GET /v1/Services/{IS}/Media/{ME}`: the Media JSON; `GET .../Content`: the bytes (Basic auth, like all /v1).
 - `GET /media/{ME}/{token}`: the bytes without credentials, for carriers (MMS) and SMS recipients (links).
-  Only the token, an HMAC of the SID (see bridge/media.py), authorises it; it never expires.
+  Only the token, an HMAC of the SID (see bridge/media.py), authorises it; it never expires. A temporary token
+  (`{expires}.{hmac}`, handed to chat clients by the media service, webhooks/api/mcs.py) works the same until
+  it expires, then is refused with 403.
 """
 
 from __future__ import annotations
@@ -62,9 +64,16 @@ def storage_errors() -> Iterator[None]:
 
 
 def represent(service: ConversationService, media: Media) -> dict[str, Any]:
-    message = media_domain.message_of(session(), media)
-    path = f"/v1/Services/{service.sid}/Media/{media.sid}"
     ready = media.status == media_domain.READY
+    # Twilio's is a short-lived CDN URL; the bridge's public URL does not expire (bridge/media.py).
+    direct = media_domain.public_url(settings(), media) if ready else None
+    return media_record(service, media, f"/v1/Services/{service.sid}/Media/{media.sid}", direct)
+
+
+def media_record(service: ConversationService, media: Media, path: str, direct: str | None) -> dict[str, Any]:
+    """The Media JSON, REST's and the media service's alike: `path` is the media's own URL path, `direct` the
+    content URL given as `links.content_direct_temporary`."""
+    message = media_domain.message_of(session(), media)
     return {
         "sid": media.sid,
         "account_sid": settings().account_sid,
@@ -79,11 +88,7 @@ def represent(service: ConversationService, media: Media) -> dict[str, Any]:
         "author": media.author,
         "category": media_domain.CATEGORY,
         "url": absolute(path),
-        "links": {
-            "content": absolute(path + "/Content"),
-            # Twilio's is a short-lived CDN URL; the bridge's public URL does not expire (bridge/media.py).
-            "content_direct_temporary": media_domain.public_url(settings(), media) if ready else None,
-        },
+        "links": {"content": absolute(path + "/Content"), "content_direct_temporary": direct},
     }
 
 
@@ -192,18 +197,22 @@ def create_media(service_sid: str) -> tuple[Response, int]:
 @transactional
 def _store_upload(service_sid: str, upload: Upload) -> tuple[Response, int]:
     service = find_service(session(), service_sid)
+    return created(represent(service, store_upload(service, upload, upload.author)))
+
+
+def store_upload(service: ConversationService, upload: Upload, author: str | None) -> Media:
+    """Keeps an upload as a ready Media of `service`, in the request's transaction."""
     with storage_errors():
-        media = media_domain.create_uploaded_media(
+        return media_domain.create_uploaded_media(
             session(),
             media_store(),
             service,
             data=upload.data,
             content_type=upload.content_type,
             filename=upload.filename,
-            author=upload.author,
+            author=author,
             max_bytes=settings().media_max_bytes,
         )
-    return created(represent(service, media))
 
 
 # --- fetch ---------------------------------------------------------------------------------------------------
@@ -234,8 +243,10 @@ def public_media_content(sid: str, token: str) -> Response:
         raise not_found("The requested resource was not found")
     with storage_errors():
         data = media_domain.read_content(session(), media_store(), media)
-    # The content of a SID never changes, so caches may keep it.
-    return content_response(media, data, cache="public, max-age=86400, immutable")
+    # The content of a SID never changes, so caches may keep it (a temporary URL's only while it works).
+    temporary = "." in token
+    cache = "private, max-age=60" if temporary else "public, max-age=86400, immutable"
+    return content_response(media, data, cache=cache)
 
 
 def content_response(media: Media, data: bytes, cache: str) -> Response:
