@@ -28,7 +28,7 @@ API_PREFIXES = ("/v1/", "/messaging/v1/")
 # An incoming X-Request-Id (a proxy's, a client's) is kept when it is this plain; anything else gets a new one.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 # Routes that read (and bound) their own request bodies: media uploads go up to BRIDGE_MEDIA_MAX_BYTES.
-OWN_BODY_LIMIT = frozenset({"media.create_media"})
+OWN_BODY_LIMIT = frozenset({"media.create_media", "mcs.create_media"})
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> Flask:

@@ -1,5 +1,6 @@
 """What a chat client may see: its own service, the conversations it takes part in (or created), its own
-list of conversations, and the profiles of its service's users. Anything else is not found or forbidden."""
+list of conversations, the profiles of its service's users, and media of the messages in its conversations or
+uploaded by itself. Anything else is not found or forbidden."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from bridge import errors
 from bridge.access_tokens import ChatClient
 from bridge.errors import BridgeError, not_found
-from bridge.models import Conversation, ConversationService, Participant, User
+from bridge.models import Conversation, ConversationService, Media, Message, Participant, User
 from bridge.services import find_service
 from bridge.sids import is_sid
 
@@ -71,3 +72,22 @@ def user_by_sid(session: Session, caller: Caller, user_sid: str) -> User | None:
 
 def user_by_identity(session: Session, caller: Caller, identity: str) -> User | None:
     return session.scalar(select(User).where(User.service_id == caller.service.id, User.identity == identity))
+
+
+def visible_media(session: Session, caller: Caller, sid: str) -> Media | None:
+    """A media of the caller's service that the caller may read: one attached to a message of a conversation it
+    takes part in, or one it uploaded itself (not attached yet). None otherwise, as for a SID that does not exist."""
+    if not is_sid(sid, "ME"):
+        return None
+    media = session.scalar(select(Media).where(Media.sid == sid, Media.service_id == caller.service.id))
+    if media is None:
+        return None
+    if media.message_id is None:
+        return media if media.author == caller.identity else None
+    member = session.scalar(
+        select(Participant.id)
+        .join(Message, Message.conversation_id == Participant.conversation_id)
+        .where(Message.id == media.message_id, Participant.identity == caller.identity)
+        .limit(1)
+    )
+    return media if member is not None else None

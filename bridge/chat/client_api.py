@@ -26,13 +26,14 @@ from bridge import (
     event_fields,
     events,
     jsontext,
+    media,
     messages,
     participants,
     user_conversations,
     users,
 )
 from bridge.access_tokens import ChatClient
-from bridge.chat import objects, permissions
+from bridge.chat import objects, permissions, views
 from bridge.chat.access import (
     Caller,
     caller_for,
@@ -47,7 +48,7 @@ from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError, invalid, not_found
 from bridge.hooks import pre
-from bridge.models import ClientMutation, Conversation, Message, Participant, User
+from bridge.models import ClientMutation, Conversation, Media, Message, Participant, User
 from bridge.services import find_service
 from bridge.timeutil import utcnow
 from bridge.validation import UNSET
@@ -56,6 +57,7 @@ MUTATION_HEADER = "x-twilio-mutation-id"
 TYPING_TIMEOUT = 5  # seconds a client waits before it says it is typing again (Twilio's default)
 MY_CONVERSATIONS_PAGE = 100
 MAX_INDEX = 2**31 - 1  # message indexes are 32-bit integers in the database
+MIB = 1024 * 1024
 
 
 @dataclass
@@ -354,9 +356,9 @@ class ClientApi:
                 "reachability_enabled": bool(caller.service.reachability_enabled),
                 "http_cache_interval": "PT5S",
                 "my_conversations_page_size": MY_CONVERSATIONS_PAGE,
-                "media_attachments_count_limit": 10,
-                "media_attachment_size_limit_in_mb": 16,
-                "media_attachments_total_size_limit_in_mb": 16,
+                "media_attachments_count_limit": media.MAX_MEDIA_PER_MESSAGE,
+                "media_attachment_size_limit_in_mb": max(1, self.settings.media_max_bytes // MIB),
+                "media_attachments_total_size_limit_in_mb": media.MAX_MESSAGE_MEDIA_BYTES // MIB,
                 "email_histories_allowed_mime_types": [],
                 "email_bodies_allowed_mime_types": [],
             },
@@ -585,6 +587,8 @@ class ClientApi:
             "subject": message.subject,
             "content_sid": message.content_sid,
             "media": message.media,
+            "medias": views.sdk_media(message.media) or None,
+            "type": "media" if message.media else "text",
             "date_created": event_fields.stamp(message.date_created),
             "date_updated": event_fields.stamp(message.date_updated),
             "url": link,
@@ -655,6 +659,7 @@ class ClientApi:
     def _send(self, session: Session, caller: Caller, sid: str, body: dict[str, Any]) -> tuple[Reply, str]:
         conversation, joined = self._joined(session, caller, sid)
         changes: dict[str, str] = session.info.get(PRE_EVENT_CHANGES) or {}
+        attached = _own_media(session, caller, body)
         message = messages.append_message(
             session,
             conversation,
@@ -665,10 +670,12 @@ class ClientApi:
                 subject=_str(body, "subject"),
                 content_sid=_str(body, "content_sid"),
                 content_variables=_str(body, "content_variables"),
+                media=media.message_media(attached) or None,
                 source="sdk",
                 participant=joined,
             ),
         )
+        media.attach_to_message(session, attached, message)
         reply = self._message_body(caller, conversation, message)
         return Reply(201, reply), reply["url"]
 
@@ -816,6 +823,22 @@ def request_body(request: Request) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         raise invalid("The request body is not a JSON object")
     return parsed
+
+
+def _own_media(session: Session, caller: Caller, body: Mapping[str, Any]) -> list[Media]:
+    """The files a send names in `media_sids`: uploaded by the caller through the media service, not yet on a
+    message, and within the Configuration's limits (count and total size)."""
+    sids = body.get("media_sids")
+    if sids is None or sids == []:
+        return []
+    if not isinstance(sids, list) or not all(isinstance(sid, str) for sid in sids):
+        raise invalid("media_sids must be a list of Media SIDs")
+    rows = media.media_for_message(session, caller.service, sids)
+    for row in rows:
+        if row.author != caller.identity:  # another user's upload: not the caller's to send
+            raise invalid(f"Media {row.sid} not found in this Conversation Service")
+    media.check_message_limits(rows)
+    return rows
 
 
 def _str(body: Mapping[str, Any], name: str) -> str | None:

@@ -39,13 +39,30 @@ def conversation_data(conversation: Conversation, last_message: Message | None) 
     return data
 
 
+def sdk_media(items: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """A message's `media` (REST's items) as the SDK reads `medias`: camelCase `contentType`, one `category`.
+    Inbound carrier media is listed from the start; its `size` is null until a worker has fetched it."""
+    return [
+        {
+            "sid": item.get("sid"),
+            "category": item.get("category") or "media",
+            "filename": item.get("filename"),
+            "contentType": item.get("content_type"),
+            "size": item.get("size"),
+        }
+        for item in items or []
+        if isinstance(item, dict)
+    ]
+
+
 def message_data(message: Message, delivery: dict[str, object] | None) -> dict[str, Any]:
+    medias = sdk_media(message.media)
     data: dict[str, Any] = {
         "sid": message.sid,
         "text": message.body,
         "author": message.author,
         "attributes": message.attributes or "{}",
-        "type": "media" if message.media else "text",
+        "type": "media" if medias else "text",
         "timestamp": iso(message.date_created),
         "dateUpdated": iso(message.date_updated),
         "memberSid": message.participant_sid,
@@ -53,6 +70,9 @@ def message_data(message: Message, delivery: dict[str, object] | None) -> dict[s
         "subject": message.subject,
         "contentSid": message.content_sid,
     }
+    if medias:
+        data["medias"] = medias
+        data["media"] = medias[0]  # what SDKs before `medias` read: the first file
     if delivery:
         data["delivery"] = delivery
     return data

@@ -3,7 +3,7 @@
 It is derived from Twilio's Conversations v1 spec (shipped beside this module): all 103 of its operations, with
 Twilio's paths, parameters and response schemas. Added: the error responses each operation can answer (Twilio's
 spec lists successes only), the bridge's extension parameters, and the bridge's own endpoints (the Messaging
-subset, Media, the carrier webhooks and the admin JSON API).
+subset, Media, the chat clients' media service, the carrier webhooks and the admin JSON API).
 
 Unknown parameters are ignored on the Twilio-compatible API, as Twilio does; the admin API refuses them
 (`x-bridge-unknown-parameters: refused`), because a misspelt filter must not widen a replay.
@@ -44,6 +44,7 @@ _BASIC = [{"accountSid_authToken": []}]
 _ADMIN = [{"adminBasic": []}]
 _SIGNED = [{"twilioSignature": []}]
 _METRICS = [{"metricsToken": []}]
+_CHAT_TOKEN = [{"chatAccessToken": []}]
 _PUBLIC: list[dict[str, list[str]]] = []
 
 
@@ -345,12 +346,84 @@ def _media_paths() -> dict[str, Any]:
         "/media/{Sid}/{Token}": {
             "get": _operation(
                 "FetchPublicMediaContent",
-                "The file's bytes for carriers and link recipients: the HMAC token authorises, no credentials",
-                {"200": file, **_errors(304, 404, 503)},
+                "The file's bytes for carriers, link recipients and chat clients: the HMAC token authorises",
+                {"200": file, **_errors(304, 403, 404, 503)},
                 tag=tag,
-                parameters=[media, _path_param("Token", {"type": "string"}, "128-bit HMAC of the SID, as issued")],
+                parameters=[
+                    media,
+                    _path_param(
+                        "Token",
+                        {"type": "string"},
+                        "128-bit HMAC of the SID, as issued (never expires); or `{expires}.{hmac}`, a temporary URL's "
+                        "(403 once expired)",
+                    ),
+                ],
                 security=_PUBLIC,
                 **{UNKNOWN_PARAMETERS: "ignored"},
+            )
+        },
+    }
+
+
+def _chat_media_paths() -> dict[str, Any]:
+    """The media service chat clients call with their access tokens (webhooks/api/mcs.py)."""
+    tag = "Media service (chat clients, MCS)"
+    base = "/MCS/v1/Services/{ChatServiceSid}"
+    service = _path_param("ChatServiceSid", s.sid("IS", nullable=False))
+    media = _path_param("Sid", s.sid("ME", nullable=False))
+    file = {"description": "The file", "content": {"*/*": {"schema": s.BINARY}}}
+    refusals = (400, 401, 403, 404, 503)
+    upload = {
+        "required": True,
+        "description": "The file itself with its MIME type as Content-Type, or multipart/form-data (a FormData).",
+        "content": {
+            "application/octet-stream": {"schema": s.BINARY},
+            "image/png": {"schema": s.BINARY},
+            "multipart/form-data": {"schema": s.MEDIA_MULTIPART},
+        },
+    }
+    common = {"tag": tag, "security": _CHAT_TOKEN, UNKNOWN_PARAMETERS: "ignored"}
+    return {
+        f"{base}/Media": {
+            "post": _operation(
+                "CreateChatMedia",
+                "Upload a file as the token's user; send it with the message's media_sids",
+                {**_ok(201, "Created", "bridge.mcs_media"), **_errors(*refusals, 413)},
+                parameters=[
+                    service,
+                    _query("Category", {"type": "string", "enum": ["media"]}),
+                    _query("Filename", {"type": "string", "maxLength": 256}),
+                ],
+                body=upload,
+                **common,
+            )
+        },
+        f"{base}/Media/{{Sid}}": {
+            "get": _operation(
+                "FetchChatMedia",
+                "A media the caller may read, with a temporary content URL (links.content_direct_temporary)",
+                {**_ok(200, "OK", "bridge.mcs_media"), **_errors(*refusals)},
+                parameters=[service, media],
+                **common,
+            )
+        },
+        f"{base}/Media/{{Sid}}/Content": {
+            "get": _operation(
+                "FetchChatMediaContent",
+                "The file's bytes, with its Content-Type",
+                {"200": file, **_errors(304, *refusals)},
+                parameters=[service, media],
+                **common,
+            )
+        },
+        f"{base}/MediaSet": {
+            "post": _operation(
+                "FetchChatMediaSet",
+                "Several media at once (the SDK's temporary URLs for a message's files)",
+                {"200": {"description": "OK", "content": _json(_ref("bridge.mcs_media_set"))}, **_errors(*refusals)},
+                parameters=[service],
+                body={"required": True, "content": _json(s.MCS_MEDIA_SET_REQUEST)},
+                **common,
             )
         },
     }
@@ -664,6 +737,7 @@ def _document_text() -> str:
     extras = (
         _messaging_paths(),
         _media_paths(),
+        _chat_media_paths(),
         _webhook_paths(),
         _admin_paths(),
         _metrics_path(),
@@ -699,6 +773,12 @@ def _document_text() -> str:
                     "also works, with the CSRF token in X-CSRFToken on POST).",
                 },
                 "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
+                "chatAccessToken": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Twilio-Token",
+                    "description": "A chat client's access token (a JWT with a chat grant for the path's service).",
+                },
                 "metricsToken": {
                     "type": "http",
                     "scheme": "bearer",

@@ -178,6 +178,37 @@ MEDIA = obj(
         "links": obj({"content": REQUIRED_URL, "content_direct_temporary": URL}),
     }
 )
+# The media service's record (chat clients): the REST one, with the upload's date and MCS's multipart flag.
+MCS_MEDIA = obj(
+    {
+        **MEDIA["properties"],
+        "date_upload_updated": DATE,
+        "is_multipart_upstream": {"type": "boolean"},
+    }
+)
+MCS_MEDIA_SET_REQUEST = obj(
+    {
+        "command": {"type": "string", "enum": ["get"]},
+        "list": {
+            "type": "array",
+            "maxItems": 100,
+            "items": obj({"media_sid": {"type": "string", "minLength": 1}}),
+        },
+    }
+)
+MCS_MEDIA_SET = {
+    "type": "array",
+    "description": "One item per SID asked for, in order: code 200 with its record, or 404 (missing or not visible).",
+    "items": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "integer", "enum": [200, 404]},
+            "message": {"type": "string"},
+            "media_record": {"type": "object", "properties": {"sid": {"type": "string"}}, "required": ["sid"]},
+        },
+        "required": ["code", "media_record"],
+    },
+}
 MEDIA_MULTIPART: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -505,6 +536,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "messaging.v1.service": MESSAGING_SERVICE,
     "messaging.v1.service.phone_number": PHONE_NUMBER,
     "bridge.media": MEDIA,
+    "bridge.mcs_media": MCS_MEDIA,
+    "bridge.mcs_media_set": MCS_MEDIA_SET,
     "bridge.admin.delivery": ADMIN_DELIVERY,
     "bridge.admin.counts": ADMIN_COUNTS,
     "bridge.admin.timeline": ADMIN_TIMELINE,

@@ -17,7 +17,9 @@ const toStderr = (...parts) => process.stderr.write(`${require('util').format(..
 for (const method of ['log', 'info', 'debug', 'trace', 'dir']) console[method] = toStderr;
 
 const readline = require('readline');
-const { Client, Conversation, Message, Participant, User } = require('@twilio/conversations');
+const {
+  Client, Conversation, Media, Message, Participant, User,
+} = require('@twilio/conversations');
 
 const CLIENT_EVENTS = [
   'connectionStateChanged', 'connectionError', 'stateChanged', 'initFailed', 'tokenAboutToExpire', 'tokenExpired',
@@ -91,6 +93,15 @@ const serializeMessage = (m) => ({
   dateCreated: isoDate(m.dateCreated),
   dateUpdated: isoDate(m.dateUpdated),
   type: m.type ?? null,
+  attachedMedia: (m.attachedMedia ?? []).map(serializeMedia),
+});
+
+const serializeMedia = (x) => ({
+  sid: x.sid,
+  filename: x.filename ?? null,
+  contentType: x.contentType ?? null,
+  size: x.size ?? null,
+  category: x.category ?? null,
 });
 
 const serializeConversation = (c) => ({
@@ -142,6 +153,7 @@ function serialize(x, depth = 0, seen = new WeakSet()) {
   if (x instanceof Conversation) return serializeConversation(x);
   if (x instanceof Participant) return serializeParticipant(x);
   if (x instanceof User) return serializeUser(x);
+  if (x instanceof Media) return serializeMedia(x);
   if (x instanceof Error) return serializeError(x);
   if (depth > 12) return '[depth]';
   if (seen.has(x)) return '[circular]';

@@ -31,6 +31,7 @@ class Kind(enum.Enum):
     ADMIN = "admin (its own sign-in)"
     SIGNED_MEDIA = "public media URL (HMAC token in the path)"
     METRICS = "Prometheus metrics (BRIDGE_METRICS_TOKEN, its own credentials)"
+    CHAT_MEDIA = "chat clients' media service (their access token in X-Twilio-Token)"
     PUBLIC = "public by design (allow-list)"
 
 
@@ -52,6 +53,7 @@ WEBHOOK_PREFIX = "/webhooks/"  # the carrier's; the console's pages about webhoo
 SIGNED_MEDIA_PREFIX = "/media/"
 ADMIN_API_PREFIX = "/admin/api/"
 METRICS_PATH = "/metrics"
+CHAT_MEDIA_PREFIX = "/MCS/"
 IGNORED_METHODS = frozenset({"HEAD", "OPTIONS"})  # HEAD is GET without a body; OPTIONS only lists methods
 
 
@@ -74,6 +76,8 @@ def kinds_of(rule: str) -> list[Kind]:
         found.append(Kind.SIGNED_MEDIA)
     if rule == METRICS_PATH:
         found.append(Kind.METRICS)
+    if rule.startswith(CHAT_MEDIA_PREFIX):
+        found.append(Kind.CHAT_MEDIA)
     return found
 
 

@@ -3,7 +3,8 @@ Content-Length, and chunked without one (which Werkzeug alone would cut at the l
 
 Limits: carrier webhooks 256 KB (MAX_WEBHOOK_BYTES), media uploads BRIDGE_MEDIA_MAX_BYTES, everything else
 BRIDGE_MAX_REQUEST_BYTES. Each request carries valid credentials for its route (the API's, the admin's session or
-Basic, a correct webhook signature), so the refusal is about the body and nothing else."""
+Basic, a correct webhook signature, a chat client's access token), so the refusal is about the body and nothing
+else."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import requests
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from bridge import access_tokens, accounts
 from tests.integration.conftest import Api, settle
 from tests.integration.test_admin_api import Console, admin_credentials
 from tests.security.routes import (
@@ -62,6 +64,9 @@ def test_every_post_route_refuses_an_oversized_body_with_a_json_413_and_stores_n
     admin = Console(live)
     assert admin.sign_in(*admin_credentials(live)).status_code == 302
     signer = RequestValidator(fake_carrier.auth_token)
+    with live.database.transaction() as db_session:
+        key = accounts.create_api_key(db_session, "body limits")
+    chat_token = access_tokens.mint(live.account_sid, key.sid, key.secret, "limits", world.service_sid)
     problems: list[str] = []
     limits: dict[int, int] = {}
     for rule in posts:
@@ -87,6 +92,8 @@ def test_every_post_route_refuses_an_oversized_body_with_a_json_413_and_stores_n
                 session.auth = admin_credentials(live)
             else:
                 session = admin.http  # a signed-in console: the page would act on a body it could read
+        if kind is Kind.CHAT_MEDIA:
+            headers["X-Twilio-Token"] = chat_token
         assert len(body) > limit
         limits[limit] = limits.get(limit, 0) + 1
         for variant, data in (("with Content-Length", body), ("chunked", chunked(body))):

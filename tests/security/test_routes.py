@@ -1,4 +1,4 @@
-"""Every route in the URL map is one of six kinds, and each route refuses a caller without the right credentials
+"""Every route in the URL map is one of seven kinds, and each route refuses a caller without the right credentials
 the way its kind should (probed over HTTP on the live bridge, method by method):
 
 - carrier webhook: 403 without a valid X-Twilio-Signature, and nothing stored;
@@ -7,6 +7,8 @@ the way its kind should (probed over HTTP on the live bridge, method by method):
   open neither;
 - signed public media URL: 404 without the right token;
 - Prometheus metrics: 401 JSON without BRIDGE_METRICS_TOKEN (the API's and the admin's credentials do not open it);
+- chat media service: 401 JSON without a chat client's valid access token in X-Twilio-Token (the API's credentials
+  do not open it), 403 with a token of another service;
 - public: an explicit allow-list, each entry with its reason.
 
 The map is enumerated, so a new route is checked the day it is added; one that fits no kind fails the suite."""
@@ -24,6 +26,7 @@ import requests
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
+from bridge import access_tokens, accounts
 from bridge import media as media_domain
 from tests.integration.conftest import Api, settle
 from tests.security.routes import (
@@ -197,6 +200,35 @@ def probe_metrics(target: Target, rule: str) -> list[str]:
     return problems
 
 
+def probe_chat_media(target: Target, rule: str) -> list[str]:
+    assert target.world is not None
+    problems: list[str] = []
+    path = fill(rule, path_values(rule, target.world))
+    with target.live.database.transaction() as session:
+        key = accounts.create_api_key(session, "route probes")
+    token = access_tokens.mint(target.live.account_sid, key.sid, key.secret, "prober", target.world.service_sid)
+    forged = access_tokens.mint(target.live.account_sid, key.sid, "not-the-secret", "prober", target.world.service_sid)
+    wrong = {
+        "no credentials": {},
+        "the REST API's credentials": {"Authorization": basic(*target.api_credentials)},
+        "a token signed with another secret": {"X-Twilio-Token": forged},
+        "a token cut short": {"X-Twilio-Token": token[:-2]},
+        "the auth token as a token": {"X-Twilio-Token": target.live.auth_token},
+    }
+    for method in methods_of_rule(target, rule):
+        for who, headers in wrong.items():
+            reply = target.send(method, path, headers=headers, data=b"x" if method == "POST" else None)
+            body = reply.json() if reply.is_json else {}
+            if reply.status != 401 or not 20101 <= int(body.get("code") or 0) <= 20107:
+                problems.append(f"{method} {rule} with {who}: {reply.status} {body} (expected a JSON 401, 2010x)")
+    other_service = fill(rule, {**path_values(rule, target.world), "service_sid": "IS" + "0" * 32})
+    reply = target.send("GET" if "GET" in methods_of_rule(target, rule) else "POST", other_service,
+                        headers={"X-Twilio-Token": token})  # fmt: skip
+    if reply.status != 403:
+        problems.append(f"{rule} of another service with a valid token: {reply.status} (expected 403)")
+    return problems
+
+
 def basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
@@ -291,6 +323,12 @@ def test_metrics_are_not_served_without_a_token(live: LiveBridge, monkeypatch: p
     for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": f"Bearer {token}"}):
         reply = requests.get(live.url + "/metrics", headers=headers, timeout=30)
         assert reply.status_code == 404 and reply.json()["code"] == 20404
+
+
+def test_the_chat_media_service_needs_a_chat_clients_access_token(target: Target) -> None:
+    chat_rules = of_kind(target.live.app, Kind.CHAT_MEDIA)
+    assert len(chat_rules) >= 3  # upload, fetch, MediaSet at least
+    assert [p for rule in chat_rules for p in probe_chat_media(target, rule.rule)] == []
 
 
 def test_signed_media_urls_need_their_token(target: Target) -> None:

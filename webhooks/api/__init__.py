@@ -10,6 +10,7 @@ def blueprints() -> list[Blueprint]:
         address_configurations,
         configuration,
         conversations,
+        mcs,
         media,
         messages,
         messaging,
@@ -40,5 +41,6 @@ def blueprints() -> list[Blueprint]:
             messaging,
             push,
             media,  # MCS-like Media, and the public /media/{ME}/{token} content URLs
+            mcs,  # the media service chat clients call (/MCS/v1/...), with their access tokens
         )
     ]
