@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email.utils
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -52,3 +54,22 @@ def parse_duration(raw: str) -> timedelta:
         return timedelta(**parts)
     except OverflowError:
         raise ValueError(f"duration out of range: {raw!r}") from None
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """An HTTP `Retry-After` in seconds from now: delay-seconds (what Twilio, FCM and APNs send) or an HTTP-date
+    (RFC 9110 allows both); None when absent or unreadable, so the caller's own backoff applies."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)  # "1.5" is not in the RFC, but unambiguous
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or utcnow())).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -34,6 +34,7 @@ from bridge.carriers.base import (
     accepted_earlier,
     classify,
 )
+from bridge.timeutil import retry_after_seconds
 
 DEFAULT_API_BASE_URL = "https://api.twilio.com"
 API_HOST, MESSAGING_HOST = "api.twilio.com", "messaging.twilio.com"
@@ -68,10 +69,7 @@ class _RoutedHttpClient(TwilioHttpClient):
 def _retry_after(headers: dict[str, str]) -> float | None:
     for name, value in headers.items():
         if name.lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
+            return retry_after_seconds(value)
     return None
 
 

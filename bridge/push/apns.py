@@ -21,8 +21,9 @@ import httpx
 
 from bridge import jsontext
 from bridge.models import PushCredential
-from bridge.push.outbox import Result, retry_after_seconds
+from bridge.push.outbox import Result
 from bridge.push.payloads import Push, apns_payload
+from bridge.timeutil import retry_after_seconds
 
 PRODUCTION_URL = "https://api.push.apple.com"
 SANDBOX_URL = "https://api.sandbox.push.apple.com"

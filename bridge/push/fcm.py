@@ -19,8 +19,9 @@ import httpx
 from google.oauth2 import service_account
 
 from bridge import jsontext
-from bridge.push.outbox import Result, retry_after_seconds
+from bridge.push.outbox import Result
 from bridge.push.payloads import Push, fcm_message
+from bridge.timeutil import retry_after_seconds
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 DEFAULT_URL = "https://fcm.googleapis.com"

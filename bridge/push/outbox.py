@@ -72,14 +72,6 @@ class Result:
         return cls("sent", http_status)
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header in seconds (FCM and APNs send seconds, not dates); None when absent or unreadable."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 def claim(session: Session, send_id: int, lease_seconds: float, now: datetime | None = None) -> PushJob | None:
     """pending -> sending, only if due. None: done, in flight elsewhere, or not due yet."""
     now = now or utcnow()

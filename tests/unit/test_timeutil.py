@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import BridgeError
-from bridge.timeutil import iso, parse_datetime, parse_duration
+from bridge.timeutil import iso, parse_datetime, parse_duration, retry_after_seconds
 from bridge.validation import timer
 
 # --- durations ------------------------------------------------------------------------------------------
@@ -155,3 +155,24 @@ def test_dates_round_trip_through_twilio_format(moment: datetime) -> None:
 def test_a_date_time_past_the_last_instant_is_a_value_error_not_an_overflow() -> None:
     with pytest.raises(ValueError, match="out of range"):
         parse_datetime("9999-12-31T23:59:59-01:00")
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 3 ", 3.0),
+        ("1.5", 1.5),
+        ("-5", 0.0),
+        ("Wed, 21 Oct 2026 07:28:30 GMT", 30.0),  # an HTTP-date, 30 s after `now`
+        ("Wed, 21 Oct 2026 07:27:00 GMT", 0.0),  # in the past: at once
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("inf", None),
+        ("nan", None),
+    ],
+)
+def test_retry_after_is_seconds_or_an_http_date(header: str | None, seconds: float | None) -> None:
+    now = datetime(2026, 10, 21, 7, 28, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now) == seconds
