@@ -72,13 +72,14 @@ window.WebChatView = (() => {
     const body = el('p', { className: 'body' }, message.body || '');
     if (!message.body) body.hidden = true;
     const attachments = el('div', { className: 'attachments' });
-    const footer = el('p', { className: 'footer' },
-      el('span', { className: 'delivery', hidden: true }),
-      el('span', { className: 'read-by', hidden: true }));
     const remove = el('button', {
       type: 'button', className: 'link delete', 'aria-label': `Delete the message from ${author}`,
     }, 'Delete');
-    item.append(meta, body, attachments, footer, el('div', { className: 'actions' }, remove));
+    const footer = el('p', { className: 'footer' },
+      el('span', { className: 'delivery', hidden: true }),
+      el('span', { className: 'read-by', hidden: true }),
+      remove);
+    item.append(meta, body, attachments, footer);
     return item;
   }
 
