@@ -21,6 +21,7 @@ import copy
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 from tests.support.sdk_driver import CHAT_SDK_DIR, Predicate, SdkDriverError, SdkError
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, BrowserContext, Page, Playwright
+    from playwright.sync_api import Browser, BrowserContext, Page, Playwright, WebSocket
 
 # As tests/integration/test_admin_console.py launches it.
 CHROMIUM = Path("/usr/bin/chromium")
@@ -68,6 +69,15 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+@dataclass(frozen=True)
+class Frame:
+    """One WebSocket frame a client's page sent or received (a twilsock frame: gateway.frames.decode reads it)."""
+
+    direction: str  # "sent" or "received"
+    url: str
+    payload: str | bytes
+
+
 @dataclass
 class Tab:
     """A browser context with its one page, and the client it hosts (None while it hosts none)."""
@@ -92,15 +102,16 @@ class BrowserSdkDriver:
         self._driver_source = BROWSER_DRIVER_JS.read_text() + f"\n//# sourceURL={BROWSER_DRIVER_JS.name}\n"
         self._events: dict[str | None, list[dict[str, Any]]] = {}
         self._console: deque[str] = deque(maxlen=console_lines)
+        self._frames: dict[str, list[Frame]] = {}
+        self._console_by_client: dict[str, list[str]] = {}
         self._tabs: dict[str, Tab] = {}  # by client name, while the client (or its reloaded page) is in use
         self._idle: list[Tab] = []  # tabs whose client shut down, ready for the next one
         self._closed = False
-        self._manager = sync_playwright()
-        self._playwright: Playwright = self._manager.start()
+        self._playwright: Playwright = sync_playwright().start()
         try:
             self.browser: Browser = self._playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         except Exception:
-            self._manager.stop()
+            self._playwright.stop()
             raise
 
     # ---- context manager --------------------------------------------------------------------------------------
@@ -125,9 +136,27 @@ class BrowserSdkDriver:
         context = self.browser.new_context()
         context.expose_binding(EVENT_BINDING, self._record)
         page = context.new_page()
-        page.on("console", lambda m: self._console.append(f"[{m.type}] {m.text}"))
-        page.on("pageerror", lambda e: self._console.append(f"[pageerror] {e}"))
-        return Tab(context, page)
+        tab = Tab(context, page)
+        page.on("console", lambda m: self._log(tab, f"[{m.type}] {m.text}"))
+        page.on("pageerror", lambda e: self._log(tab, f"[pageerror] {e}"))
+        page.on("websocket", lambda socket: self._watch(tab, socket))
+        return tab
+
+    def _log(self, tab: Tab, line: str) -> None:
+        self._console.append(f"{tab.client or '(no client)'}: {line}")
+        if tab.client is not None:
+            self._console_by_client.setdefault(tab.client, []).append(line)
+
+    def _watch(self, tab: Tab, socket: WebSocket) -> None:
+        owner = tab.client  # the client that opened it; the socket dies with that client
+        if owner is None:
+            return
+
+        def record(direction: str) -> Callable[[str | bytes], None]:
+            return lambda payload: self._frames.setdefault(owner, []).append(Frame(direction, socket.url, payload))
+
+        socket.on("framesent", record("sent"))
+        socket.on("framereceived", record("received"))
 
     def _load(self, tab: Tab, page_url: str) -> None:
         """Readies the tab for its next client: online, with a clean sessionStorage, on `page_url` with the SDK and
@@ -285,8 +314,7 @@ class BrowserSdkDriver:
         self._closed = True
         with contextlib.suppress(Exception):
             self.browser.close()
-        with contextlib.suppress(Exception):
-            self._manager.stop()
+        self._playwright.stop()  # ends Playwright's event loop, so the thread may start another
 
     # ---- events -----------------------------------------------------------------------------------------------
 
@@ -309,7 +337,18 @@ class BrowserSdkDriver:
         return len(self._events.get(name, []))
 
     def clear_events(self, name: str) -> None:
+        """Forgets the events (and the WebSocket frames and console lines) recorded for `name`."""
         self._events.pop(name, None)
+        self._frames.pop(name, None)
+        self._console_by_client.pop(name, None)
+
+    def console(self, name: str) -> list[str]:
+        """What client `name`'s page wrote to its console (the SDK's logger, the browser's own errors)."""
+        return list(self._console_by_client.get(name, []))
+
+    def frames(self, name: str) -> list[Frame]:
+        """The WebSocket frames client `name`'s page sent and received, in order, over all its sockets."""
+        return list(self._frames.get(name, []))
 
     def wait_event(
         self, name: str, event: str, predicate: Predicate | None = None, timeout: float = 10.0, since: int = 0
