@@ -77,6 +77,7 @@ class Credentials:
     admin_password: str
     carrier_token: str
     metrics_token: str
+    chat_token: str  # a chat client's access token for the default service (the media service takes it)
 
     @classmethod
     def of(cls, live: LiveBridge) -> Credentials:
@@ -89,6 +90,7 @@ class Credentials:
             s.admin_password,
             carrier_token(live),
             s.metrics_token,
+            chat_token(live),
         )
 
 
@@ -98,13 +100,22 @@ def carrier_token(live: LiveBridge) -> str:
     return carrier_auth_token(live.settings) or ""
 
 
+def chat_token(live: LiveBridge, identity: str = "fuzz-user") -> str:
+    from bridge import access_tokens, accounts
+
+    with live.database.transaction() as session:
+        key, service = accounts.token_key(session), accounts.default_service(session)
+        key_sid, secret, service_sid = key.sid, key.secret, service.sid
+    return access_tokens.mint(live.settings.account_sid, key_sid, secret, identity, service_sid)
+
+
 def basic(username: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 # --- who an operation trusts --------------------------------------------------------------------------------------
 
-API, ADMIN, SIGNED, METRICS, PUBLIC = "api", "admin", "signed", "metrics", "public"
+API, ADMIN, SIGNED, METRICS, CHAT, PUBLIC = "api", "admin", "signed", "metrics", "chat", "public"
 
 
 def kind_of(operation: APIOperation) -> str:
@@ -121,6 +132,8 @@ def kind_of(operation: APIOperation) -> str:
         return SIGNED
     if "metricsToken" in schemes:
         return METRICS
+    if "chatAccessToken" in schemes:
+        return CHAT
     return API
 
 
@@ -177,6 +190,8 @@ def register_auth(schema: BaseSchema, credentials: Credentials) -> None:
                 case.headers["Authorization"] = basic(credentials.admin_username, credentials.admin_password)
             elif kind == METRICS:
                 case.headers["Authorization"] = f"Bearer {credentials.metrics_token}"
+            elif kind == CHAT:
+                case.headers["X-Twilio-Token"] = credentials.chat_token
             else:  # signed on the request as it will be sent (path, query and form exactly as serialized)
                 case.headers.pop("X-Twilio-Signature", None)
                 prepared = prepare(case.as_transport_kwargs(base_url=credentials.public_url))
@@ -535,6 +550,13 @@ class Fuzzer:
                 "the admin's credentials": basic(c.admin_username, c.admin_password),
             }
             header, expected = "Authorization", 401
+        elif kind == CHAT:
+            variants = {
+                "no token": None,
+                "a token that is no JWT": "not.a.token",
+                "the API's credentials as a token": basic(c.account_sid, c.auth_token),
+            }
+            header, expected = "X-Twilio-Token", 401
         else:
             variants = {
                 "no credentials": None,
