@@ -9,7 +9,9 @@
 
 (() => {
   const T0 = Date.now();
-  const { Client, Conversation, Message, Participant, User } = window.Twilio.Conversations;
+  const {
+    Client, Conversation, Media, Message, Participant, User,
+  } = window.Twilio.Conversations;
 
   const CLIENT_EVENTS = [
     'connectionStateChanged', 'connectionError', 'stateChanged', 'initFailed', 'tokenAboutToExpire', 'tokenExpired',
@@ -80,6 +82,15 @@
     dateCreated: isoDate(m.dateCreated),
     dateUpdated: isoDate(m.dateUpdated),
     type: m.type ?? null,
+    attachedMedia: (m.attachedMedia ?? []).map(serializeMedia),
+  });
+
+  const serializeMedia = (x) => ({
+    sid: x.sid,
+    filename: x.filename ?? null,
+    contentType: x.contentType ?? null,
+    size: x.size ?? null,
+    category: x.category ?? null,
   });
 
   const serializeConversation = (c) => ({
@@ -131,6 +142,7 @@
     if (x instanceof Conversation) return serializeConversation(x);
     if (x instanceof Participant) return serializeParticipant(x);
     if (x instanceof User) return serializeUser(x);
+    if (x instanceof Media) return serializeMedia(x);
     if (x instanceof Error) return serializeError(x);
     if (depth > 12) return '[depth]';
     if (seen.has(x)) return '[circular]';
