@@ -1,6 +1,6 @@
 """/openapi.json: served without credentials, a valid OpenAPI 3 document, and exactly the bridge's routes: every route
-of the Flask URL map is documented (but the admin console's HTML pages), every documented operation is served, and
-all 103 of Twilio's operations are among them."""
+of the Flask URL map is documented (but the admin console's and the web chat's HTML pages), every documented
+operation is served, and all 103 of Twilio's operations are among them."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from bridge.openapi.document import (
 )
 from tests.support.live import LiveBridge
 
-# The admin console's pages and static files are HTML for a browser, not an API (tests/integration covers them).
-CONSOLE_ENDPOINTS = re.compile(r"^(admin|admin_auth)\.|^static$")
+# The admin console's and the web chat's pages and static files are HTML for a browser, not an API
+# (tests/integration covers them).
+CONSOLE_ENDPOINTS = re.compile(r"^(admin|admin_auth|webchat)\.|^static$")
 DUMMY = "ZZ" + "0" * 32
 
 
