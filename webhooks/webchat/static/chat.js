@@ -234,22 +234,18 @@
     }
   }
 
-  async function refreshUnread(sid) {
+  // Unread: the messages after the identity's read horizon, from the newest index seen (the conversation's last
+  // message, or a message that arrived before the conversation's own update). Counted here rather than with
+  // getUnreadMessagesCount(), whose answer the SDK caches for seconds, so it lags behind messages that just came.
+  function refreshUnread(sid, newestIndex = -1) {
     const entry = entries.get(sid);
     if (!entry) return;
+    const last = entry.conversation.lastMessage;
+    entry.newest = Math.max(entry.newest ?? -1, newestIndex, last && typeof last.index === 'number' ? last.index : -1);
     let count = 0;
     if (!(current && current.conversation.sid === sid)) {
-      try {
-        count = await entry.conversation.getUnreadMessagesCount();
-      } catch (error) {
-        console.warn('unread count', error);
-        return;
-      }
-      if (count === null) {
-        // Never read: every message is new.
-        const last = entry.conversation.lastMessage;
-        count = last && typeof last.index === 'number' ? last.index + 1 : 0;
-      }
+      const horizon = entry.conversation.lastReadMessageIndex;
+      count = horizon === null || horizon === undefined ? entry.newest + 1 : Math.max(0, entry.newest - horizon);
     }
     entry.unread.hidden = !count;
     entry.unread.textContent = count ? `${count} unread` : '';
@@ -450,7 +446,7 @@
       if (!own) announce(`${message.author}: ${what}`);
       markRead();
     } else {
-      refreshUnread(sid);
+      refreshUnread(sid, message.index);
       if (!own && entry) announce(`New message in ${View.conversationName(entry.conversation)} from ${message.author}`);
     }
     if (entry) sortList();
