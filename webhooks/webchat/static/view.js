@@ -66,7 +66,6 @@ window.WebChatView = (() => {
     const item = el('li', {
       className: `message${own ? ' own' : ''}`,
       dataset: { index: message.index, sid: message.sid },
-      'aria-label': `${author}: ${message.body || 'attachment'}`,
     });
     const meta = el('p', { className: 'meta' }, el('span', { className: 'author' }, author), ' ', time(message.dateCreated));
     const body = el('p', { className: 'body' }, message.body || '');
