@@ -28,6 +28,7 @@ from bridge import (
     jsontext,
     media,
     messages,
+    paging,
     participants,
     user_conversations,
     users,
@@ -48,7 +49,7 @@ from bridge.config import Settings
 from bridge.db import Database
 from bridge.errors import BridgeError, invalid, not_found
 from bridge.hooks import pre
-from bridge.models import ClientMutation, Conversation, Media, Message, Participant, User
+from bridge.models import ClientMutation, Conversation, Delivery, Media, Message, Participant, User
 from bridge.services import find_service
 from bridge.timeutil import utcnow
 from bridge.validation import UNSET
@@ -56,6 +57,7 @@ from bridge.validation import UNSET
 MUTATION_HEADER = "x-twilio-mutation-id"
 TYPING_TIMEOUT = 5  # seconds a client waits before it says it is typing again (Twilio's default)
 MY_CONVERSATIONS_PAGE = 100
+RECEIPTS_PAGE = 50  # the REST Receipts list's largest page
 MAX_INDEX = 2**31 - 1  # message indexes are 32-bit integers in the database
 MIB = 1024 * 1024
 
@@ -184,6 +186,8 @@ class ClientApi:
                 )
             case ["Conversations", sid, "Messages", message_sid], "GET":
                 return lambda s, c: self._message(s, c, sid, message_sid)
+            case ["Conversations", sid, "Messages", message_sid, "Receipts"], "GET":
+                return lambda s, c: self._receipts(s, c, sid, message_sid, params)
             case ["Conversations", sid, "Messages", message_sid], "POST":
                 return Mutation(
                     lambda s, c: self._update_message(s, c, sid, message_sid, body),
@@ -688,6 +692,34 @@ class ClientApi:
     def _message(self, session: Session, caller: Caller, sid: str, message_sid: str) -> Reply:
         conversation, message = self._find_message(session, caller, sid, message_sid)
         return Reply(200, self._message_body(caller, conversation, message))
+
+    def _receipts(
+        self, session: Session, caller: Caller, sid: str, message_sid: str, params: Mapping[str, str]
+    ) -> Reply:
+        """The message's delivery receipts, one page (the SDK's getDetailedDeliveryReceipts); the REST
+        Receipts list's rows, in the shape the SDK reads (`delivery_receipts`, and `meta` with its tokens)."""
+        conversation, message = self._find_message(session, caller, sid, message_sid)
+        size = params.get("PageSize") or str(RECEIPTS_PAGE)
+        if not size.isdigit() or not 1 <= int(size) <= RECEIPTS_PAGE:
+            raise invalid(f"PageSize must be 1 to {RECEIPTS_PAGE}")
+        request = paging.PageRequest(int(size), token=params.get("PageToken") or None)
+        page = paging.paginate(session, messages.receipts_query(message), Delivery.id, request)
+        items = [
+            {
+                "sid": receipt.sid,
+                "message_sid": message.sid,
+                "conversation_sid": conversation.sid,
+                "channel_message_sid": receipt.channel_message_sid,
+                "participant_sid": receipt.participant_sid,
+                "status": receipt.status,
+                "error_code": receipt.error_code,
+                "date_created": views.iso(receipt.date_created),
+                "date_updated": views.iso(receipt.date_updated),
+            }
+            for receipt in page.items
+        ]
+        meta = {"next_token": page.next_token, "previous_token": page.previous_token}
+        return Reply(200, {"delivery_receipts": items, "meta": meta})
 
     def _update_message(
         self, session: Session, caller: Caller, sid: str, message_sid: str, body: dict[str, Any]
