@@ -438,6 +438,13 @@ def test_the_delivery_status_to_the_sms_participant_follows_the_carrier_s_callba
         badge = opened.message("is it there yet?").locator(".delivery")
         expect(badge).to_have_text("Delivered", timeout=SLOW)
         expect(badge).to_have_attribute("data-status", "delivered")
+    details = bob.message("is it there yet?").get_by_role("button", name="Delivery details")
+    details.click()
+    receipts = bob.message("is it there yet?").get_by_role("list", name="Delivery to each recipient")
+    expect(receipts).to_have_text("SMS participant: delivered")  # getDetailedDeliveryReceipts, per recipient
+    expect(details).to_have_attribute("aria-expanded", "true")
+    details.click()
+    expect(receipts).to_be_hidden()
 
 
 def test_history_loads_earlier_pages_when_scrolled_to_the_top(chat: Chat, client: Client) -> None:

@@ -399,8 +399,9 @@
     }
     const item = View.message(message, message.author === identity);
     View.updateMessage(item, message);
-    item.querySelector('.delete').addEventListener('click', () => deleteMessage(message, item));
     const entry = { item, message };
+    item.querySelector('.delete').addEventListener('click', () => deleteMessage(entry.message, item));
+    item.querySelector('.receipts-toggle').addEventListener('click', () => toggleReceipts(entry.message, item));
     current.items.set(message.sid, entry);
     const list = $('messages');
     const later = [...list.children].find((other) => Number(other.dataset.index) > message.index);
@@ -458,6 +459,13 @@
     if (!known) return;
     known.message = message;
     View.updateMessage(known.item, message);
+    // Open receipts are now behind the summary: closed, to be opened again (the SDK answers a second read of
+    // them from its cache for a few seconds, so they cannot simply be read again now).
+    const toggle = known.item.querySelector('.receipts-toggle');
+    if (toggle.getAttribute('aria-expanded') === 'true') {
+      toggle.setAttribute('aria-expanded', 'false');
+      known.item.querySelector('.receipts').hidden = true;
+    }
   }
 
   function messageRemoved(message) {
@@ -470,6 +478,33 @@
     updateReadMarkers();
     announce(`A message from ${message.author || 'someone'} was deleted`);
     if (hadFocus) $('scroller').focus();
+  }
+
+  function toggleReceipts(message, item) {
+    const button = item.querySelector('.receipts-toggle');
+    if (button.getAttribute('aria-expanded') === 'true') {
+      button.setAttribute('aria-expanded', 'false');
+      item.querySelector('.receipts').hidden = true;
+      return;
+    }
+    showReceipts(message, item);
+  }
+
+  async function showReceipts(message, item) {
+    const button = item.querySelector('.receipts-toggle');
+    const list = item.querySelector('.receipts');
+    try {
+      const found = await message.getDetailedDeliveryReceipts();
+      const nameOf = (sid) => {
+        const participant = current && current.participants.get(sid);
+        return participant ? View.participantName(participant) : 'a former participant';
+      };
+      View.receipts(list, found, nameOf);
+      list.hidden = false;
+      button.setAttribute('aria-expanded', 'true');
+    } catch (error) {
+      showError(errorText('Could not load the delivery receipts', error));
+    }
   }
 
   async function deleteMessage(message, item) {

@@ -74,11 +74,16 @@ window.WebChatView = (() => {
     const remove = el('button', {
       type: 'button', className: 'link delete', 'aria-label': `Delete the message from ${author}`,
     }, 'Delete');
+    const details = el('button', {
+      type: 'button', className: 'link receipts-toggle', hidden: true, 'aria-expanded': 'false',
+    }, 'Delivery details');
     const footer = el('p', { className: 'footer' },
       el('span', { className: 'delivery', hidden: true }),
+      details,
       el('span', { className: 'read-by', hidden: true }),
       remove);
-    item.append(meta, body, attachments, footer);
+    const receipts = el('ul', { className: 'receipts', hidden: true, 'aria-label': 'Delivery to each recipient' });
+    item.append(meta, body, attachments, footer, receipts);
     return item;
   }
 
@@ -89,11 +94,21 @@ window.WebChatView = (() => {
     const shown = delivery(message.aggregatedDeliveryReceipt);
     const badge = item.querySelector('.delivery');
     badge.hidden = !shown;
+    item.querySelector('.receipts-toggle').hidden = !shown;
     if (shown) {
       badge.dataset.status = shown.status;
       badge.textContent = shown.text;
       badge.title = 'Delivery to SMS and WhatsApp recipients';
     }
+  }
+
+  // One line per recipient of the message's detailed delivery receipts; `nameOf` names a participant by SID.
+  function receipts(list, found, nameOf) {
+    const label = { sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed', undelivered: 'not delivered', queued: 'queued' };
+    list.replaceChildren(...found.map((receipt) => el('li', { dataset: { status: receipt.status } },
+      `${nameOf(receipt.participantSid)}: ${label[receipt.status] || receipt.status}`,
+      receipt.errorCode ? ` (error ${receipt.errorCode})` : '')));
+    if (!found.length) list.append(el('li', {}, 'No receipt yet'));
   }
 
   function readBy(item, identities) {
@@ -112,5 +127,7 @@ window.WebChatView = (() => {
       `${name} (${Math.max(1, Math.round((media.size || 0) / 1024))} KB)`);
   }
 
-  return { el, time, delivery, errorText, participantName, conversationName, message, updateMessage, readBy, attachment };
+  return {
+    el, time, delivery, errorText, participantName, conversationName, message, updateMessage, receipts, readBy, attachment,
+  };
 })();
