@@ -76,7 +76,8 @@ window.WebChatView = (() => {
     }, 'Delete');
     const details = el('button', {
       type: 'button', className: 'link receipts-toggle', hidden: true, 'aria-expanded': 'false',
-    }, 'Delivery details');
+      'aria-label': 'Delivery details',
+    }, 'Details');
     const footer = el('p', { className: 'footer' },
       el('span', { className: 'delivery', hidden: true }),
       details,
