@@ -221,6 +221,29 @@ def test_a_pasted_token_signs_in_and_a_reload_stays_signed_in_while_the_fragment
     expect(page.get_by_role("heading", name="Sign in to chat")).to_be_visible()
 
 
+def test_an_admin_opens_the_chat_as_an_identity_from_the_console(chat: Chat, client: Client) -> None:
+    from playwright.sync_api import expect
+
+    conversation = client.conversations.v1.conversations.create(friendly_name="From the console")
+    conversation.participants.create(identity="agent-alice")
+    conversation.messages.create(author="bob", body="is anyone there?")
+    console = chat.new_page("admin")
+    console.page.goto(chat.live.url + "/admin/chat")
+    console.page.get_by_label("Username").fill(chat.live.settings.admin_username)
+    console.page.get_by_label("Password").fill(chat.live.settings.admin_password)
+    console.page.get_by_role("button", name="Sign in").click()
+    console.page.get_by_label("Identity").fill("agent-alice")
+    with console.context.expect_page() as opened:
+        console.page.get_by_role("button", name="Open the chat").click()  # a new tab
+    page = opened.value
+    page.on("console", lambda m: console.problems.append(m.text) if m.type == "error" else None)
+    expect(page).to_have_url(chat.live.url + "/chat")  # the token came in the fragment and left it
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected", timeout=SLOW)
+    expect(page.locator("#identity")).to_have_text("agent-alice")
+    page.locator(".conversation-button", has_text="From the console").click()
+    expect(page.locator("#messages > li.message", has_text="is anyone there?")).to_be_visible()
+
+
 def test_a_refused_token_is_said_so_and_the_sign_in_form_comes_back(chat: Chat) -> None:
     from playwright.sync_api import expect
 
