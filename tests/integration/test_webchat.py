@@ -206,6 +206,7 @@ def test_a_pasted_token_signs_in_and_a_reload_stays_signed_in_while_the_fragment
     expect(page.get_by_role("heading", name="Sign in to chat")).to_be_visible()
     page.get_by_label("Access token", exact=True).fill(chat.token("alice"))
     page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Conversations")).to_be_focused()  # not lost with the form
     expect(page.locator("#connection")).to_have_attribute("data-state", "connected", timeout=SLOW)
     expect(opened.conversation("Paste")).to_be_visible()
 

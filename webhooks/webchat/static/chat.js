@@ -125,8 +125,9 @@
     const mine = (handler) => (...args) => (client === sdk ? handler(...args) : undefined);
     sdk.on('connectionStateChanged', mine(showConnection));
     sdk.on('stateChanged', mine((state) => (state === 'initialized' ? loaded() : undefined)));
-    sdk.on('initFailed', mine(({ error }) => {
-      showError(errorText('Could not connect to the chat', error || {}));
+    sdk.on('initFailed', mine((payload) => {
+      const error = (payload && payload.error) || {};
+      showError(errorText('Could not connect to the chat', error));
       if (error && error.terminal) {
         Session.forget();
         stop().then(showSignIn);
@@ -582,6 +583,7 @@
     $('token-field').value = '';
     Session.save(token);
     start(token);
+    $('conversations-heading').focus(); // the form that had focus is gone
   });
   $('renew-form').addEventListener('submit', (event) => {
     event.preventDefault();
