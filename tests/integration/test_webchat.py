@@ -488,6 +488,31 @@ def test_history_loads_earlier_pages_when_scrolled_to_the_top(chat: Chat, client
     assert alice.bodies() == [f"message {n}" for n in range(45)]
 
 
+def test_conversations_joined_renamed_and_left_and_messages_edited_show_live(chat: Chat, client: Client) -> None:
+    from playwright.sync_api import expect
+
+    first = client.conversations.v1.conversations.create(friendly_name="Orders")
+    first.participants.create(identity="alice")
+    message = first.messages.create(author="bob", body="first version")
+    alice = chat.sign_in("alice")
+    alice.open("Orders")
+    later = client.conversations.v1.conversations.create(friendly_name="Refunds")
+    joined = later.participants.create(identity="alice")
+    expect(alice.conversation("Refunds")).to_be_visible(timeout=SLOW)
+    first.update(friendly_name="Orders (EU)")
+    expect(alice.page.locator("#conversation-title")).to_have_text("Orders (EU)", timeout=SLOW)
+    expect(alice.conversation("Orders (EU)")).to_be_visible()
+    first.messages(message.sid).update(body="second version")
+    expect(alice.message("second version")).to_be_visible(timeout=SLOW)
+    assert alice.bodies() == ["second version"]
+    later.participants(joined.sid).delete()
+    expect(alice.conversation("Refunds")).to_have_count(0, timeout=SLOW)
+    first.participants.list()[0].delete()  # alice leaves the one on screen
+    expect(alice.conversation("Orders (EU)")).to_have_count(0, timeout=SLOW)
+    expect(alice.page.locator("#conversation-title")).to_have_text("Choose a conversation")
+    expect(alice.page.locator("#no-conversations")).to_be_visible()
+
+
 def test_unread_counts_show_for_conversations_not_on_screen(chat: Chat, client: Client) -> None:
     from playwright.sync_api import expect
 
