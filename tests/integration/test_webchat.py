@@ -42,6 +42,8 @@ SLOW = 20_000  # ms: for what crosses the worker, the carrier or a reconnect
 @pytest.fixture(scope="module")
 def page_gateway(bridge: LiveBridge, gateway: LiveGateway) -> Iterator[str]:
     """The page dials this module's gateway: BRIDGE_GATEWAY_URL, as an operator sets it, on the running app."""
+    if not webhooks.webchat.SDK_FILE.is_file():
+        pytest.fail(f"the SDK's browser bundle is missing: run {webhooks.webchat.FETCH_SDK_COMMAND} (as scripts/setup)")
     original = bridge.app.extensions["bridge.settings"]
     bridge.app.extensions["bridge.settings"] = dataclasses.replace(original, gateway_url=gateway.url)
     yield gateway.url
