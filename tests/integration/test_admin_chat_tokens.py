@@ -69,3 +69,13 @@ def test_without_signing_in_there_is_no_token(live: LiveBridge) -> None:
     answer = anonymous.post("/admin/chat", {"identity": "mallory"})
     assert answer.status_code in (302, 400)
     assert "#token=" not in answer.headers.get("Location", "")
+
+
+def test_without_a_service_the_token_is_for_the_default_one(live: LiveBridge) -> None:
+    console = signed_in(live)
+    opened = console.post("/admin/chat", {"csrf_token": console.token("/admin/chat"), "identity": "carol"})
+    assert opened.status_code == 303
+    token = urlsplit(opened.headers["Location"]).fragment.partition("=")[2]
+    with live.database.transaction() as session:
+        chat_client = access_tokens.verify(session, token, live.account_sid)
+        assert chat_client.service_sid == accounts.default_service(session).sid

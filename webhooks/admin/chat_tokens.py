@@ -43,7 +43,8 @@ def open_chat() -> Response:
     if ttl not in dict(TTL_CHOICES):
         raise invalid("Choose one of the offered lifetimes")
     with database().transaction() as session:
-        service = services.find_service(session, request.form.get("service") or "")
+        chosen = request.form.get("service")
+        service = services.find_service(session, chosen) if chosen else accounts.default_service(session)
         key = accounts.token_key(session)
         admin.record_action(
             session,
