@@ -42,22 +42,12 @@ from tests.integration.test_admin_api import (
     sends_since,
     settled,
 )
+from tests.support.chromium import launched_chromium, missing_reason
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.live import LiveBridge
 from tests.support.waiting import eventually
 from tests.support.webhook_receiver import Answer, WebhookReceiver
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # The README's picture of the console. Written when missing or when BRIDGE_UPDATE_SCREENSHOT=1, so that an
 # ordinary test run does not leave a changed binary file in the work tree.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "admin-console.png"
@@ -405,16 +395,10 @@ def test_the_unrouted_page_shows_held_and_rejected_messages(
 @pytest.fixture
 def chromium() -> Iterator[object]:
     """Debian's chromium under Playwright. Missing is a failure, not a skip: scripts/prerequisites installs it."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    if missing_reason() is not None:
+        pytest.fail(str(missing_reason()))
+    with launched_chromium() as browser:
+        yield browser
 
 
 def test_in_chromium_an_admin_filters_failed_deliveries_replays_them_and_sees_them_delivered(

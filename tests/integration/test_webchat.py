@@ -24,8 +24,8 @@ import webhooks.webchat
 from bridge import access_tokens, accounts
 from tests.integration import test_chat_sdk
 from tests.integration.conftest import CUSTOMER, text_in
-from tests.integration.test_admin_console import CHROMIUM, CHROMIUM_ARGS
 from tests.integration.test_chat_sdk import support_conversation
+from tests.support.chromium import launched_chromium, missing_reason
 from tests.support.fake_carrier import FakeCarrier
 from tests.support.gateway import LiveGateway
 from tests.support.live import LiveBridge
@@ -53,16 +53,10 @@ def page_gateway(bridge: LiveBridge, gateway: LiveGateway) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's chromium under Playwright. Missing is a failure, not a skip: scripts/prerequisites installs it."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+    if missing_reason() is not None:
+        pytest.fail(str(missing_reason()))
+    with launched_chromium() as launched:
+        yield launched
 
 
 @dataclass

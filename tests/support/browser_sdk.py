@@ -23,38 +23,27 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS, missing_reason
 from tests.support.sdk_driver import CHAT_SDK_DIR, Predicate, SdkDriverError, SdkError
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Playwright, WebSocket
 
-# As tests/integration/test_admin_console.py launches it.
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SDK_BUNDLE = CHAT_SDK_DIR / "node_modules" / "@twilio" / "conversations" / "builds" / "twilio-conversations.min.js"
 BROWSER_DRIVER_JS = CHAT_SDK_DIR / "browser_driver.js"
+SDK_VALUES_JS = CHAT_SDK_DIR / "sdk_values.js"  # the serialisers and helpers both drivers share
 EVENT_BINDING = "__sdkDriverEvent"
 POLL_MS = 20
 
 
 def browser_unavailable_reason() -> str | None:
     """Why the browser driver cannot run here, or None when it can."""
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+    if missing_reason() is not None:
+        return missing_reason()
     if not SDK_BUNDLE.is_file():
         return f"{SDK_BUNDLE} is missing: run scripts/setup test (it runs npm ci in tests/chat_sdk)"
     try:
@@ -99,7 +88,9 @@ class BrowserSdkDriver:
         self.page_url = page_url
         # Named, so stack traces in the console say which script failed.
         self._sdk_source = SDK_BUNDLE.read_text() + f"\n//# sourceURL={SDK_BUNDLE.name}\n"
-        self._driver_source = BROWSER_DRIVER_JS.read_text() + f"\n//# sourceURL={BROWSER_DRIVER_JS.name}\n"
+        self._driver_source = "".join(
+            path.read_text() + f"\n//# sourceURL={path.name}\n" for path in (SDK_VALUES_JS, BROWSER_DRIVER_JS)
+        )
         self._events: dict[str | None, list[dict[str, Any]]] = {}
         self._console: deque[str] = deque(maxlen=console_lines)
         self._frames: dict[str, list[Frame]] = {}
