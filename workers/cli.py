@@ -143,6 +143,7 @@ def _announce(settings: Settings, embedded_redis: bool, host: str) -> None:
     click.echo(f"  try: curl -u {settings.account_sid}:<auth token> {settings.public_base_url}/v1/Services")
     click.echo(f"  admin console: {settings.public_base_url}/admin  (user {settings.admin_username})")
     click.echo(f"  chat gateway (Conversations SDK's twilsock.uri): ws://{host}:{settings.gateway_port}/v3/wsconnect")
+    click.echo(f"  web chat: {settings.public_base_url}/chat  (open it as an identity from the console's Web chat)")
     if not os.environ.get("BRIDGE_ADMIN_PASSWORD"):
         click.echo(f"  admin password: {settings.admin_password}")
 
