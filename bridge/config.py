@@ -61,7 +61,7 @@ class Settings:
     carrier_sync_seconds: float = 900.0  # how often beat reads the carrier account's numbers (0: only at worker start)
     # Delivery: attempts before a delivery fails, backoff bounds, how long a claim lasts, sweep period.
     delivery_max_attempts: int = 8
-    send_concurrency: int = 16  # a worker process's sends of one message's recipients in flight at once
+    send_concurrency: int = 8  # a worker process's sends of one message's recipients in flight at once (docs/benchmarks.md: fan-out)
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     delivery_lease_seconds: float = 60.0
@@ -166,7 +166,7 @@ class Settings:
             carrier_timeout=_float(env, "BRIDGE_CARRIER_TIMEOUT", 10.0),
             carrier_sync_seconds=_float(env, "BRIDGE_CARRIER_SYNC_SECONDS", 900.0),
             delivery_max_attempts=_int(env, "BRIDGE_DELIVERY_MAX_ATTEMPTS", 8),
-            send_concurrency=max(1, _int(env, "BRIDGE_SEND_CONCURRENCY", 16)),
+            send_concurrency=max(1, _int(env, "BRIDGE_SEND_CONCURRENCY", 8)),
             retry_base_seconds=_float(env, "BRIDGE_RETRY_BASE_SECONDS", 2.0),
             retry_max_seconds=_float(env, "BRIDGE_RETRY_MAX_SECONDS", 600.0),
             delivery_lease_seconds=_float(env, "BRIDGE_DELIVERY_LEASE_SECONDS", 60.0),
