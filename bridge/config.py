@@ -61,7 +61,7 @@ class Settings:
     carrier_sync_seconds: float = 900.0  # how often beat reads the carrier account's numbers (0: only at worker start)
     # Delivery: attempts before a delivery fails, backoff bounds, how long a claim lasts, sweep period.
     delivery_max_attempts: int = 8
-    send_concurrency: int = 8  # a worker process's sends of one message's recipients in flight at once (docs/benchmarks.md: fan-out)
+    send_concurrency: int = 8  # sends of one message's recipients in flight at once per worker (benchmarks.md)
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 600.0
     delivery_lease_seconds: float = 60.0
