@@ -200,10 +200,8 @@ def media_for_message(session: Session, service: ConversationService, sids: list
 
 
 def check_message_limits(rows: list[Media]) -> None:
-    """A chat message's files: at most MAX_MEDIA_PER_MESSAGE, MAX_MESSAGE_MEDIA_BYTES together (what the SDK's
-    Configuration announces, enforced here for clients that do not check)."""
-    if len(rows) > MAX_MEDIA_PER_MESSAGE:
-        raise invalid(f"A message can carry at most {MAX_MEDIA_PER_MESSAGE} media")
+    """A chat message's files: at most MAX_MESSAGE_MEDIA_BYTES together (what the SDK's Configuration announces,
+    enforced here for clients that do not check; `media_for_message` has already checked their number)."""
     total = sum(media.size or 0 for media in rows)
     if total > MAX_MESSAGE_MEDIA_BYTES:
         raise invalid(f"A message's media may total at most {MAX_MESSAGE_MEDIA_BYTES} bytes ({total} given)")

@@ -74,20 +74,26 @@ def user_by_identity(session: Session, caller: Caller, identity: str) -> User | 
     return session.scalar(select(User).where(User.service_id == caller.service.id, User.identity == identity))
 
 
-def visible_media(session: Session, caller: Caller, sid: str) -> Media | None:
-    """A media of the caller's service that the caller may read: one attached to a message of a conversation it
-    takes part in, or one it uploaded itself (not attached yet). None otherwise, as for a SID that does not exist."""
-    if not is_sid(sid, "ME"):
-        return None
-    media = session.scalar(select(Media).where(Media.sid == sid, Media.service_id == caller.service.id))
-    if media is None:
-        return None
-    if media.message_id is None:
-        return media if media.author == caller.identity else None
-    member = session.scalar(
-        select(Participant.id)
-        .join(Message, Message.conversation_id == Participant.conversation_id)
-        .where(Message.id == media.message_id, Participant.identity == caller.identity)
-        .limit(1)
-    )
-    return media if member is not None else None
+def visible_media(session: Session, caller: Caller, sids: list[str]) -> dict[str, Media]:
+    """The media of the caller's service among `sids` that the caller may read, by SID: those attached to a
+    message of a conversation it takes part in, and those it uploaded itself (not attached yet). Any other SID is
+    missing from the answer, as one that does not exist. Two queries however many SIDs (a MediaSet asks for 100)."""
+    wanted = [sid for sid in sids if is_sid(sid, "ME")]
+    if not wanted:
+        return {}
+    rows = session.scalars(select(Media).where(Media.sid.in_(wanted), Media.service_id == caller.service.id)).all()
+    message_ids = {media.message_id for media in rows if media.message_id is not None}
+    joined: set[int] = set()
+    if message_ids:
+        joined = set(
+            session.scalars(
+                select(Message.id)
+                .join(Participant, Participant.conversation_id == Message.conversation_id)
+                .where(Message.id.in_(message_ids), Participant.identity == caller.identity)
+            )
+        )
+    return {
+        media.sid: media
+        for media in rows
+        if (media.message_id in joined if media.message_id is not None else media.author == caller.identity)
+    }

@@ -26,11 +26,10 @@ from sqlalchemy.orm import Session
 
 from bridge import access_tokens, jsontext
 from bridge import media as media_domain
-from bridge.chat.access import Caller, forbidden, visible_media
+from bridge.chat.access import Caller, caller_for, forbidden, visible_media
 from bridge.errors import invalid, not_found
 from bridge.models import Media
 from bridge.origins import origin_allowed
-from bridge.services import find_service
 from webhooks.api.base import created, database, ok, session, settings, transactional
 from webhooks.api.media import (
     Upload,
@@ -90,7 +89,7 @@ def _caller(db_session: Session, service_sid: str) -> Caller:
     client = access_tokens.verify(db_session, token, settings().account_sid)
     if client.service_sid != service_sid:
         raise forbidden("The token is for another Conversation Service")
-    return Caller(find_service(db_session, client.service_sid), client.identity, settings().public_base_url)
+    return caller_for(db_session, client, settings().public_base_url)
 
 
 def _record(caller: Caller, media: Media) -> dict[str, Any]:
@@ -104,7 +103,7 @@ def _record(caller: Caller, media: Media) -> dict[str, Any]:
 
 
 def _visible(caller: Caller, sid: str) -> Media:
-    media = visible_media(session(), caller, sid)
+    media = visible_media(session(), caller, [sid]).get(sid)
     if media is None:  # missing, another service's, or not the caller's to see: one answer
         raise not_found(f"Media {sid[:64]} not found")
     return media
@@ -150,9 +149,11 @@ def fetch_media_content(service_sid: str, sid: str) -> Response:
 @transactional
 def media_set(service_sid: str) -> Response:
     caller = _caller(session(), service_sid)
+    sids = _media_set_sids()
+    visible = visible_media(session(), caller, sids)
     answers = []
-    for sid in _media_set_sids():
-        media = visible_media(session(), caller, sid)
+    for sid in sids:
+        media = visible.get(sid)
         if media is None:
             answers.append({"code": 404, "message": f"Media {sid[:64]} not found", "media_record": {"sid": sid}})
         else:
