@@ -345,11 +345,16 @@ def expired_url() -> BridgeError:
     return BridgeError(FORBIDDEN, "This temporary media URL has expired; fetch the media again for a new one", 403)
 
 
+def is_temporary(token: str) -> bool:
+    """A temporary URL's token (`{expires}.{hmac}`), as opposed to a public URL's (base64url, no dot)."""
+    return "." in token
+
+
 def token_state(settings: Settings, sid: str, token: str, now: datetime) -> str:
     """`valid`, `expired` (a temporary token the bridge issued, past its time) or `invalid`."""
-    expires, dot, _ = token.partition(".")
-    if not dot:
+    if not is_temporary(token):
         return "valid" if token_matches(settings, sid, token) else "invalid"
+    expires = token.partition(".")[0]
     if not _EXPIRY.match(expires):
         return "invalid"
     right = temporary_token(settings, sid, int(expires))

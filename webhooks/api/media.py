@@ -244,8 +244,7 @@ def public_media_content(sid: str, token: str) -> Response:
     with storage_errors():
         data = media_domain.read_content(session(), media_store(), media)
     # The content of a SID never changes, so caches may keep it (a temporary URL's only while it works).
-    temporary = "." in token
-    cache = "private, max-age=60" if temporary else "public, max-age=86400, immutable"
+    cache = "private, max-age=60" if media_domain.is_temporary(token) else "public, max-age=86400, immutable"
     return content_response(media, data, cache=cache)
 
 
