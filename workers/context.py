@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy.exc import OperationalError
@@ -34,7 +34,7 @@ class WorkerContext:
     store: MediaStore
     # The recipients of one message are sent to at the same time, on these threads (shared by all of the process's
     # tasks, so the database connections they need stay bounded).
-    send_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(1))
+    send_pool: ThreadPoolExecutor
 
 
 _context: WorkerContext | None = None

@@ -21,13 +21,13 @@ from pathlib import Path
 import click
 import requests
 
-WEBCHAT_DIR = Path(__file__).resolve().parents[1] / "webhooks" / "webchat"
-LOCK_FILE = WEBCHAT_DIR / "sdk" / "package-lock.json"
-VENDOR_DIR = WEBCHAT_DIR / "static" / "vendor"
+from webhooks.webchat import SDK_FILE, VENDOR_DIR
+
+LOCK_FILE = VENDOR_DIR.parents[1] / "sdk" / "package-lock.json"
 PACKAGE = "@twilio/conversations"
 # What the page needs from the package: the UMD bundle (global `Twilio.Conversations`) and its licence.
 FILES = {
-    "package/builds/twilio-conversations.min.js": "twilio-conversations.min.js",
+    "package/builds/twilio-conversations.min.js": SDK_FILE.name,
     "package/LICENSE": "twilio-conversations.LICENSE",
 }
 STAMP = ".installed"  # the version and integrity of what the folder holds

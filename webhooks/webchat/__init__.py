@@ -25,7 +25,8 @@ blueprint = Blueprint(
     static_url_path="/static",
 )
 
-SDK_FILE = Path(__file__).resolve().parent / "static" / "vendor" / "twilio-conversations.min.js"
+VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"  # where `bridge webchat fetch-sdk` puts it
+SDK_FILE = VENDOR_DIR / "twilio-conversations.min.js"
 FETCH_SDK_COMMAND = ".venv/bin/bridge webchat fetch-sdk"
 # The token arrives in the fragment, which browsers never send; still, no page or referrer should leak it.
 PAGE_HEADERS = {
