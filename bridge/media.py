@@ -346,8 +346,9 @@ def expired_url() -> BridgeError:
 
 
 def is_temporary(token: str) -> bool:
-    """A temporary URL's token (`{expires}.{hmac}`), as opposed to a public URL's (base64url, no dot)."""
-    return "." in token
+    """A temporary URL's token (`{expires}.{hmac}`), as opposed to a public URL's (base64url, no dot): its form,
+    not its secret, is what is looked at."""
+    return bool(token.partition(".")[1])
 
 
 def token_state(settings: Settings, sid: str, token: str, now: datetime) -> str:
